@@ -1,0 +1,33 @@
+# Every target installs what it needs first, so each works as the first command on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt | cksum | cut -d' ' -f1)
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: install test lint demo sandbox bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m demo
+
+sandbox: $(STAMP)
+	$(PY) -m sandbox serve --clever-port 8081 --upload-port 8082
+
+bench: $(STAMP)
+	$(PY) bench/clever_page.py
+
+clean:
+	rm -rf $(VENV) airflow_home .demo .staging .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""`make demo`: the pipeline against the sandbox, end to end."""

@@ -1,0 +1,1 @@
+"""Local stand-ins for Clever's API and Safety Shield's dataFileUpload API."""
