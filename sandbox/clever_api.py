@@ -21,7 +21,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sandbox.faults import CleverFaults, Dice, delay
 from sandbox.generator import RETENTION_DAYS, District, attendance_key, iso_z
 
-ROSTER_MAX_LIMIT = 10_000
 ATTENDANCE_MAX_LIMIT = 1_000
 STATUSES = {"present", "absent", "tardy"}
 
@@ -97,7 +96,7 @@ async def _cut(payload: bytes):
     raise ConnectionAbortedError("sandbox fault: connection cut mid-body")
 
 
-def _limit(request: Request, default: int, maximum: int) -> int | JSONResponse:
+def _limit(request: Request, default: int, maximum: int, too_large: int) -> int | JSONResponse:
     raw = request.query_params.get("limit", str(default))
     try:
         limit = int(raw)
@@ -106,8 +105,7 @@ def _limit(request: Request, default: int, maximum: int) -> int | JSONResponse:
     if limit < 1:
         return _error(400, "limit must be at least 1")
     if limit > maximum:
-        # style A answers 413 above its maximum, attendance answers 400 outside 1..1000
-        return _error(413 if maximum == ROSTER_MAX_LIMIT else 400, f"limit must be at most {maximum}")
+        return _error(too_large, f"limit must be at most {maximum}")
     return limit
 
 
@@ -173,7 +171,7 @@ def create_app(state: CleverState) -> FastAPI:
         return await call_next(request)
 
     def roster(request: Request, kind: str, items: list[dict]) -> Response:
-        limit = _limit(request, 100, ROSTER_MAX_LIMIT)
+        limit = _limit(request, 100, state.faults.roster_max_limit, 413)
         if isinstance(limit, Response):
             return limit
         after = request.query_params.get("starting_after")
@@ -229,7 +227,7 @@ def create_app(state: CleverState) -> FastAPI:
     def attendance(request: Request, school_id: str, section_id: str | None) -> Response:
         district: District = request.state.district
         params = request.query_params
-        limit = _limit(request, 100, ATTENDANCE_MAX_LIMIT)
+        limit = _limit(request, 100, ATTENDANCE_MAX_LIMIT, 400)
         if isinstance(limit, Response):
             return limit
         status = params.get("attendance_status")

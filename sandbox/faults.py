@@ -23,6 +23,7 @@ class CleverFaults(BaseModel):
     invalid_json_rate: float = Field(0.0, ge=0, le=1)
     drift: bool = Field(False, description="unknown fields added, optional fields left out")
     missing_required_rate: float = Field(0.0, ge=0, le=1, description="records without a status")
+    roster_max_limit: int = Field(10_000, ge=1, description="roster lists answer 413 above this limit")
     rate_limit: int = Field(1200, ge=1, description="requests per window per token")
     rate_window: float = Field(60.0, gt=0, description="seconds of the fixed rate-limit window")
 

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Airflow reads its settings at first import: give the tests their own home before that.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-test-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+
 from datetime import UTC, date, datetime
 
 import pytest
@@ -33,3 +45,22 @@ def _faults_off(request):
 @pytest.fixture(scope="session")
 def districts() -> dict[str, District]:
     return {slug: District(PRESETS[slug]) for slug in ("springfield", "shelbyville", "tiny")}
+
+
+@pytest.fixture
+def clever_conn(monkeypatch):
+    """Make an Airflow connection to the Clever stand-in from environment variables; returns its id."""
+    made = iter(range(1000))
+
+    def make(info: dict, mode: str = "app", **extra) -> str:
+        conn_id = f"clever_test_{next(made)}"
+        body = {"conn_type": "http", "host": info["clever_url"],
+                "extra": {"oauth_url": info["clever_url"], "backoff_seconds": 0.05, **extra}}
+        if mode == "app":
+            body.update(login=info["clever_client_id"], password=info["clever_client_secret"])
+        else:
+            body["password"] = mode  # a district token held directly
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
+        return conn_id
+
+    return make

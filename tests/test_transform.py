@@ -1,0 +1,145 @@
+"""The transform: byte-exact against golden files and the sandbox's ground truth, and by properties."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from include.attendance import config, records
+from include.attendance.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv
+from include.attendance.transform import Roster, transform
+from sandbox.generator import District
+from sandbox.truth import HEADER, ground_truth
+from tests.conftest import NOW, WEEK
+
+GOLDEN = Path(__file__).parent / "golden"
+REASONS = {"invalid_record", "outside_window", "unknown_student", "no_student_number", "unknown_school",
+           "missing_section", "unknown_section", "no_code_rule", "identity_collision"}
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    out = io.BytesIO()
+    records.write_frame(frame, out)
+    return out.getvalue().decode("utf-8")
+
+
+def staged(district: District, start: date, end: date) -> tuple[pd.DataFrame, Roster]:
+    """The generator's records and roster, through the same staging files the extract task writes."""
+    tables = {"students": map(records.student_row, district.students), "schools": district.schools,
+              "sections": district.sections, "courses": district.courses}
+    text = {}
+    for name, rows in tables.items():
+        out = io.StringIO()
+        records.write_records(rows, records.ROSTER_FIELDS[name], out)
+        text[name] = out.getvalue()
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    raw = io.StringIO()
+    records.write_records((r for s in district.school_ids() for d in days for r in district.attendance(s, d, NOW)),
+                          CLEVER_FIELDS, raw)
+    raw.seek(0)
+    return records.read_raw(raw), records.read_roster(lambda name: io.StringIO(text[name]))
+
+
+def settings_for(slug: str) -> config.District:
+    return next(d for d in config.load().districts if d.slug == slug)
+
+
+def truth_for(district: District, cfg: config.District, start: date, end: date):
+    own_rules = [{k: v for k, v in asdict(rule).items() if v is not None} for rule in cfg.code_map]
+    return ground_truth(district, start, end, NOW, code_map=own_rules,
+                        student_number_field=cfg.student_number_field)
+
+
+def test_golden_edge_cases_byte_for_byte():
+    folder = GOLDEN / "edge_cases"
+    district = config.load(folder / "districts.yaml").districts[0]
+    result = transform(records.read_raw(folder / "raw.csv"),
+                       records.read_roster(lambda name: open(folder / f"{name}.csv", encoding="utf-8")),
+                       district, date(2026, 11, 16), date(2026, 11, 17))
+    assert csv_text(result.csv) == (folder / "attendance.csv").read_text(encoding="utf-8")
+    assert csv_text(result.rejects) == (folder / "rejects.csv").read_text(encoding="utf-8")
+    assert result.counts == {
+        "read": 16, "delivered": 6, "rejected": 9, "superseded": 1, "unmapped_excuse_codes": 1,
+        "rejected_by_reason": {"identity_collision": 1, "invalid_record": 2, "missing_section": 1,
+                               "no_student_number": 1, "outside_window": 1, "unknown_school": 1,
+                               "unknown_section": 1, "unknown_student": 1}}
+
+
+@pytest.mark.parametrize("slug,start,end", [
+    ("springfield", WEEK[0], WEEK[0]),
+    ("springfield", *WEEK),
+    ("shelbyville", date(2026, 11, 19), date(2026, 11, 19)),
+    ("shelbyville", date(2026, 11, 12), date(2026, 11, 20)),
+    ("shelbyville", date(2026, 11, 21), date(2026, 11, 22)),
+])
+def test_matches_the_sandbox_ground_truth(districts, slug, start, end):
+    cfg = settings_for(slug)
+    raw, roster = staged(districts[slug], start, end)
+    result = transform(raw, roster, cfg, start, end)
+    truth = truth_for(districts[slug], cfg, start, end)
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(truth.rows)
+    assert csv_text(result.csv) == expected.getvalue()
+    got_rejects = result.rejects[["reason", "attendance_date", "school_id", "student_id", "section_id"]]
+    assert got_rejects.to_dict("records") == truth.rejects
+    assert (result.counts["read"], result.counts["superseded"]) == (truth.read, truth.superseded)
+
+
+def test_an_empty_window_is_an_empty_file(districts):
+    raw, roster = staged(districts["tiny"], date(2026, 11, 21), date(2026, 11, 22))
+    result = transform(raw, roster, settings_for("springfield"), date(2026, 11, 21), date(2026, 11, 22))
+    assert csv_text(result.csv) == ",".join(HEADER) + "\n"
+    assert result.counts["read"] == 0
+
+
+ids = st.sampled_from
+record = st.fixed_dictionaries({
+    "attendance_date": ids(["2026-11-16", "2026-11-17", "2026-11-18", "2026-13-40", None]),
+    "attendance_status": ids(["present", "absent", "tardy", "late", None]),
+    "attendance_type": ids(["daily", "section"]),
+    "created": st.just("2026-11-16T08:00:00Z"),
+    "last_modified": ids(["2026-11-16T08:00:00Z", "2026-11-16T09:00:00.5Z", "2026-11-17T08:00:00+00:00",
+                          "2026-11-18T08:00:00Z", "not a time"]),
+    "district_id": st.just("d1"),
+    "school_id": ids(["sc1", "sc2", "sc9"]),
+    "student_id": ids(["s1", "s2", "s3", "s4", "s9"]),
+    "section_id": ids(["se1", "se2", "se9", None]),
+    "excuse_code": ids([None, "ILL", "BUS", 'a "quoted", code']),
+})
+student = st.tuples(ids(["200001", "200002", None, ""]), ids(["900001", "900002", ""]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(record, max_size=60), numbers=st.lists(student, min_size=4, max_size=4))
+def test_properties_every_record_accounted_for(rows, numbers):
+    raw = pd.DataFrame(rows, columns=CLEVER_FIELDS).astype(object).where(lambda f: f.notna(), None)
+    raw = raw.astype("str").where(pd.DataFrame(rows, columns=CLEVER_FIELDS).notna()) if rows else \
+        pd.DataFrame(columns=CLEVER_FIELDS, dtype=str)
+    roster = Roster(
+        students=pd.DataFrame([{"id": f"s{i + 1}", "student_number": n, "sis_id": s, "state_id": None}
+                               for i, (n, s) in enumerate(numbers)]).set_index("id").replace("", pd.NA),
+        schools=pd.DataFrame({"id": ["sc1", "sc2"], "school_number": ["101", None], "sis_id": ["S1", "S2"]}
+                             ).set_index("id"),
+        sections=pd.DataFrame({"id": ["se1", "se2"], "school": ["sc2", "sc2"], "course": ["c1", "c9"],
+                               "period": ["1", None], "section_number": ["1-1", None],
+                               "sis_id": ["X1", "X2"]}).set_index("id"),
+        courses=pd.DataFrame({"id": ["c1"], "number": ["MATH7"]}).set_index("id"),
+    )
+    result = transform(raw, roster, settings_for("springfield"), date(2026, 11, 16), date(2026, 11, 17))
+    counts = result.counts
+    assert counts["read"] == len(rows) == counts["delivered"] + counts["rejected"] + counts["superseded"]
+    assert len(result.csv) == counts["delivered"] and len(result.rejects) == counts["rejected"]
+    assert not result.csv.duplicated(subset=IDENTITY).any()
+    AttendanceCsv.validate(result.csv)
+    assert set(result.rejects["reason"]) <= REASONS
+    assert sum(counts["rejected_by_reason"].values()) == counts["rejected"]
