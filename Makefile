@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt | cksum | cut -d' ' -f1)
-export PYTHONPATH := $(CURDIR)
+export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: install test lint demo sandbox bench clean
+.PHONY: install test lint demo up sandbox bench clean
 
 install: $(STAMP)
 
@@ -23,11 +23,16 @@ test: lint
 demo: $(STAMP)
 	$(PY) -m demo
 
+up: $(STAMP)
+	$(PY) -m demo.up
+
 sandbox: $(STAMP)
 	$(PY) -m sandbox serve --clever-port 8081 --upload-port 8082
 
 bench: $(STAMP)
 	$(PY) bench/clever_page.py
+	$(PY) bench/clever_extract.py
+	$(PY) bench/transform.py
 
 clean:
-	rm -rf $(VENV) airflow_home .demo .staging .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis

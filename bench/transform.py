@@ -45,9 +45,9 @@ def measure(folder: Path, start: date, end: date) -> dict:
 
     district = next(d for d in config.load().districts if d.slug == "springfield")
     started = time.perf_counter()
-    with open(folder / "raw.csv", encoding="utf-8") as f:
+    with open(folder / "raw.csv", "rb") as f:
         raw = records.read_raw(f)
-    roster = records.read_roster(lambda name: open(folder / f"{name}.csv", encoding="utf-8"))
+    roster = records.read_roster(lambda name: open(folder / f"{name}.csv", "rb"))
     result = transform(raw, roster, district, start, end)
     for name, frame in (("attendance.csv", result.csv), ("rejects.csv", result.rejects)):
         with open(folder / name, "wb") as out:

@@ -108,6 +108,14 @@ def ground_truth(district: District, start: date, end: date, now: datetime, *,
     return truth
 
 
+def configured_truth(district: District, configured, start: date, end: date, now: datetime) -> Truth:
+    """The truth under a pipeline's district settings: anything with `code_map` rules (objects whose
+    attributes are the rule's keys) and `student_number_field`."""
+    rules = [{k: v for k, v in vars(rule).items() if v is not None} for rule in configured.code_map]
+    return ground_truth(district, start, end, now, code_map=rules,
+                        student_number_field=configured.student_number_field)
+
+
 def row_order(row: tuple[str, ...]) -> tuple:
     """The pipeline's output order: date, school, student, mode, period, section."""
     m, d, y = row[2].split("/")

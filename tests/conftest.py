@@ -64,3 +64,42 @@ def clever_conn(monkeypatch):
         return conn_id
 
     return make
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated SQLite metadata database in the tests' Airflow home, with the pool the DAGs use."""
+    from sandbox.wiring import prepare
+
+    prepare({**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")])})
+    return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture
+def districts_file(tmp_path, monkeypatch):
+    """The shipped districts, without task retries (a failing test must not wait out retry delays)."""
+    text = (ROOT / "include" / "districts.yaml").read_text()
+    path = tmp_path / "districts.yaml"
+    path.write_text(text.replace("task_retries: 3", "task_retries: 0"))
+    monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(path))
+    return path
+
+
+@pytest.fixture
+def pipeline_env(sandbox, airflow_db, districts_file, tmp_path, monkeypatch):
+    """Connections to the sandbox and a private staging root, as the DAGs' tasks read them."""
+    from sandbox.wiring import airflow_env
+
+    env = airflow_env(Path(airflow_db), sandbox, tmp_path / "staging")
+    for name in ("AIRFLOW_CONN_CLEVER_DEFAULT", "AIRFLOW_CONN_SAFETY_SHIELD_DEFAULT", "ATTENDANCE_STAGING_URL"):
+        monkeypatch.setenv(name, env[name])
+    return tmp_path / "staging"
+
+
+def load_dag(dag_id: str):
+    """A DAG as Airflow loads it: from the dags folder, through a DagBag."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from include.attendance import config, records
 from include.attendance.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv
 from include.attendance.transform import Roster, transform
 from sandbox.generator import District
-from sandbox.truth import HEADER, ground_truth
+from sandbox.truth import HEADER, configured_truth
 from tests.conftest import NOW, WEEK
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -44,25 +43,19 @@ def staged(district: District, start: date, end: date) -> tuple[pd.DataFrame, Ro
     raw = io.StringIO()
     records.write_records((r for s in district.school_ids() for d in days for r in district.attendance(s, d, NOW)),
                           CLEVER_FIELDS, raw)
-    raw.seek(0)
-    return records.read_raw(raw), records.read_roster(lambda name: io.StringIO(text[name]))
+    return (records.read_raw(io.BytesIO(raw.getvalue().encode())),
+            records.read_roster(lambda name: io.BytesIO(text[name].encode())))
 
 
 def settings_for(slug: str) -> config.District:
     return next(d for d in config.load().districts if d.slug == slug)
 
 
-def truth_for(district: District, cfg: config.District, start: date, end: date):
-    own_rules = [{k: v for k, v in asdict(rule).items() if v is not None} for rule in cfg.code_map]
-    return ground_truth(district, start, end, NOW, code_map=own_rules,
-                        student_number_field=cfg.student_number_field)
-
-
 def test_golden_edge_cases_byte_for_byte():
     folder = GOLDEN / "edge_cases"
     district = config.load(folder / "districts.yaml").districts[0]
     result = transform(records.read_raw(folder / "raw.csv"),
-                       records.read_roster(lambda name: open(folder / f"{name}.csv", encoding="utf-8")),
+                       records.read_roster(lambda name: open(folder / f"{name}.csv", "rb")),
                        district, date(2026, 11, 16), date(2026, 11, 17))
     assert csv_text(result.csv) == (folder / "attendance.csv").read_text(encoding="utf-8")
     assert csv_text(result.rejects) == (folder / "rejects.csv").read_text(encoding="utf-8")
@@ -84,7 +77,7 @@ def test_matches_the_sandbox_ground_truth(districts, slug, start, end):
     cfg = settings_for(slug)
     raw, roster = staged(districts[slug], start, end)
     result = transform(raw, roster, cfg, start, end)
-    truth = truth_for(districts[slug], cfg, start, end)
+    truth = configured_truth(districts[slug], cfg, start, end, NOW)
     expected = io.StringIO()
     writer = csv.writer(expected, lineterminator="\n")
     writer.writerow(HEADER)

@@ -68,6 +68,8 @@ class Settings:
     daily_deadline_minutes: float = 120.0
     chunk_days: int = 7
     keep_staging: bool = False
+    task_retries: int = 3
+    retry_delay_seconds: float = 60.0
     source: str = field(default="", compare=False)
 
 
@@ -75,7 +77,7 @@ DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_i
                  "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",
                  "max_reject_share", "latency_sla_minutes", "code_map"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
-                "chunk_days", "keep_staging"}
+                "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds"}
 
 
 class _Checker:
@@ -218,6 +220,8 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
         daily_deadline_minutes=float(top.number("daily_deadline_minutes", Settings.daily_deadline_minutes, 0.05, 1440)),
         chunk_days=top.number("chunk_days", Settings.chunk_days, 1, 183, whole=True),
         keep_staging=bool(defaults.get("keep_staging", False)),
+        task_retries=top.number("task_retries", Settings.task_retries, 0, 20, whole=True),
+        retry_delay_seconds=float(top.number("retry_delay_seconds", Settings.retry_delay_seconds, 0, 3600)),
         source=source,
     )
 

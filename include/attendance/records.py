@@ -42,19 +42,19 @@ def write_records(rows: Iterable[dict], fields: list[str], out: IO[str]) -> int:
     return n
 
 
-def read_table(source: IO[str] | str, fields: list[str], index: str | None = None) -> pd.DataFrame:
-    """A staged CSV as strings, empty cells as missing."""
+def read_table(source: IO[bytes] | str, fields: list[str], index: str | None = None) -> pd.DataFrame:
+    """A staged CSV (a path or a binary file) as strings, empty cells as missing."""
     frame = pd.read_csv(source, dtype="str", keep_default_na=False, na_values=[""], usecols=fields,
                         engine="pyarrow")
     return frame.set_index(index) if index else frame
 
 
-def read_raw(source: IO[str] | str) -> pd.DataFrame:
+def read_raw(source: IO[bytes] | str) -> pd.DataFrame:
     return read_table(source, CLEVER_FIELDS)
 
 
 def read_roster(open_table) -> Roster:
-    """The roster from its four staged tables; `open_table(name)` opens one for reading."""
+    """The roster from its four staged tables; `open_table(name)` opens one for binary reading."""
     tables = {}
     for name, fields in ROSTER_FIELDS.items():
         with open_table(name) as f:
@@ -73,13 +73,14 @@ def _field(values: pd.Series) -> pa.Array:
     return pc.if_else(needs, quoted, text)
 
 
-def write_frame(frame: pd.DataFrame, out: IO[bytes]) -> None:
+def write_frame(frame: pd.DataFrame, out: IO[bytes], header: bool = True) -> None:
     """The frame as UTF-8 CSV with a header, `\\n` line ends, minimal quoting (the csv module's bytes).
 
     Joined column-wise in Arrow and written as one buffer: pandas' own writer takes seconds for a
     million rows.
     """
-    out.write((",".join(frame.columns) + "\n").encode())  # our own column names: nothing to quote
+    if header:
+        out.write((",".join(frame.columns) + "\n").encode())  # our own column names: nothing to quote
     if not len(frame):
         return
     lines = pc.binary_join_element_wise(*(_field(frame[c]) for c in frame.columns), pa.scalar(",", pa.large_string()))

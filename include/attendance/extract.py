@@ -1,0 +1,68 @@
+"""The extract step: one district's roster lookups and attendance from Clever into the run's staging folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+from airflow.sdk import ObjectStoragePath
+
+from clever import CleverContractError, CleverHook
+from include.attendance import records, staging
+from include.attendance.config import District
+from include.attendance.window import Window
+
+
+class NothingNew(Exception):  # noqa: N818 - not an error: the district is skipped
+    """Clever's last_attendance_sync has not moved since the last successful upload of this window."""
+
+
+def read_receipt(path: ObjectStoragePath) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def school_order(schools: list[str], students: list[dict], sections: list[dict]) -> list[str]:
+    """The largest schools first (students, times periods where attendance is per period), so that the
+    parallel reads end together instead of waiting on one big school read alone at the end."""
+    size = Counter(s["roles"]["student"]["school"] for s in students if (s.get("roles") or {}).get("student"))
+    periods = Counter(s["school"] for s in sections)
+    return sorted(schools, key=lambda s: -size[s] * max(1, min(periods[s], 8)))
+
+
+def extract(district: District, window: Window, folder: ObjectStoragePath, receipt: dict | None,
+            force: bool, chunk_days: int) -> dict:
+    """Stage the roster tables and one raw file per chunk of the window; return the manifest (no student data)."""
+    started = time.monotonic()
+    hook = CleverHook(district.clever_district_id, district.clever_conn_id)
+    sync = hook.get_district().get("last_attendance_sync")
+    if receipt and not force and sync and receipt.get("last_attendance_sync") == sync:
+        raise NothingNew(f"Clever district {district.slug}: nothing new since last_attendance_sync {sync}; "
+                         f"window {window} was uploaded at {receipt.get('completedAt')}")
+    roster = {"schools": list(hook.iter_schools()), "students": list(hook.iter_students()),
+              "sections": list(hook.iter_sections()), "courses": list(hook.iter_courses())}
+    shared = {s["id"] for s in roster["schools"]}
+    wanted = list(district.schools or sorted(shared))
+    missing = sorted(set(wanted) - shared)
+    if missing:
+        raise CleverContractError(district.clever_district_id, "reading the schools",
+                                  f"configured schools not shared by Clever: {', '.join(missing)}")
+    rows = {"students": map(records.student_row, roster["students"])}
+    tables = {}
+    for name, fields in records.ROSTER_FIELDS.items():
+        with staging.open_private(folder / f"{name}.csv", "w") as out:
+            tables[name] = records.write_records(rows.get(name, roster[name]), fields, out)
+    order = school_order(wanted, roster["students"], roster["sections"])
+    raw_files, read = [], 0
+    for chunk in window.chunks(chunk_days):
+        path = folder / f"raw_{chunk}.csv"
+        with staging.open_private(path, "w") as out:
+            schools = hook.iter_district_attendance(order, chunk.start, chunk.end)
+            read += records.write_records((r for school in schools for r in school), records.CLEVER_FIELDS, out)
+        raw_files.append(str(path))
+    hook.log_totals()
+    return {
+        "folder": str(folder), "window": str(window), "raw_files": raw_files, "records": read,
+        "schools": len(wanted), "roster": tables, "last_attendance_sync": sync,
+        "clever": hook.stats.as_dict(), "seconds": round(time.monotonic() - started, 2),
+    }

@@ -1,0 +1,85 @@
+"""What each task does with its Airflow context: the window, the staging folder, and errors that fail fast."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from airflow.sdk import ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from clever import CleverAuthError, CleverContractError
+from include.attendance import config, staging
+from include.attendance.dag_factory import DAILY
+from include.attendance.window import Window, single_day, trailing
+
+log = logging.getLogger(__name__)
+PERMANENT = (CleverAuthError, CleverContractError)  # retrying cannot help: fail now, say why
+
+
+def _district(slug: str) -> tuple[config.Settings, config.District]:
+    settings = config.load()
+    return settings, next(d for d in settings.districts if d.slug == slug)
+
+
+def window(context, settings: config.Settings, district: config.District) -> Window:
+    """The run's dates: the manual override, else one date (daily DAG) or today and the lookback (polling)."""
+    params = context["params"]
+    if params.get("start_date") or params.get("end_date"):
+        first = params.get("start_date") or params.get("end_date")
+        return Window(date.fromisoformat(first), date.fromisoformat(params.get("end_date") or first))
+    moment = context.get("logical_date") or context["dag_run"].run_after  # a manual run has no logical date
+    if context["dag"].dag_id == DAILY:
+        return single_day(moment, settings.timezone)
+    return trailing(moment, district.timezone, district.lookback_days)
+
+
+def extract(context, slug: str) -> dict:
+    from include.attendance.extract import NothingNew, extract, read_receipt
+
+    settings, district = _district(slug)
+    params = context["params"]
+    if params.get("districts") and slug not in params["districts"]:
+        raise AirflowSkipException(f"Clever district {slug}: not selected for this run")
+    span = window(context, settings, district)
+    dag_id = context["dag"].dag_id
+    folder = staging.run_folder(dag_id, slug, str(span), context["run_id"])
+    receipt = staging.receipt_path(dag_id, slug, str(span))
+    try:
+        manifest = extract(district, span, folder, read_receipt(receipt), bool(params.get("force")),
+                           settings.chunk_days)
+    except NothingNew as skip:
+        context["ti"].xcom_push(key="skipped", value=str(skip))
+        raise AirflowSkipException(str(skip)) from None
+    except PERMANENT as error:
+        raise AirflowFailException(str(error)) from error
+    manifest["receipt_path"] = str(receipt)
+    manifest["receipt"] = {"district": slug, "window": str(span), "run_id": context["run_id"],
+                           "last_attendance_sync": manifest["last_attendance_sync"]}
+    return manifest
+
+
+def transform(context, slug: str, manifest: dict) -> dict:
+    from include.attendance.reshape import reshape
+
+    _, district = _district(slug)
+    return reshape(district, manifest)
+
+
+def report(context, slugs: list[str]) -> list[dict]:
+    from include.attendance.report import district_row, render
+
+    settings = config.load()
+    ti = context["ti"]
+    rows = []
+    for slug in slugs:
+        pulled = {step: ti.xcom_pull(task_ids=f"{slug}.{step}") for step in ("extract", "transform", "upload")}
+        skipped = ti.xcom_pull(task_ids=f"{slug}.extract", key="skipped")
+        row = district_row(slug, pulled, skipped)
+        rows.append(row)
+        upload = pulled["upload"] or {}
+        if upload and not upload.get("dry_run") and not settings.keep_staging:
+            staging.remove(ObjectStoragePath(pulled["extract"]["folder"]).parent)  # this and older runs' files
+    for line in render(rows).splitlines():
+        log.info("report | %s", line)
+    return rows

@@ -1,0 +1,72 @@
+"""The pipeline end to end: both DAGs through Airflow's own runner (dag.test) against the sandbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from include.attendance import config
+from sandbox.truth import configured_truth
+from sandbox.upload_store import imported_rows, write_counts
+from tests.conftest import load_dag
+
+THURSDAY = date(2026, 11, 19)
+TICK = datetime(2026, 11, 19, 7, 0, tzinfo=UTC)  # 02:00 in New York: the daily DAG's tick
+
+
+def held(sandbox: dict, district: config.District, start: date, end: date) -> list[tuple]:
+    """What Safety Shield holds for a district on the dates of a window."""
+    days = {f"{d.month:02d}/{d.day:02d}/{d.year}" for d in (date.fromordinal(o) for o in
+                                                             range(start.toordinal(), end.toordinal() + 1))}
+    return [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id) if row[2] in days]
+
+
+def run(dag_id: str, logical_date: datetime, **conf):
+    dag_run = load_dag(dag_id).test(logical_date=logical_date, run_conf=conf or None)
+    return dag_run
+
+
+@pytest.mark.timeout(300)
+def test_daily_run_delivers_exactly_the_ground_truth_and_a_rerun_changes_nothing(
+        sandbox, districts, pipeline_env):
+    settings = config.load()
+    dag_run = run("clever_attendance_daily", TICK)
+    assert dag_run.state == "success"
+    for district in settings.districts:
+        truth = configured_truth(districts[district.slug], district, THURSDAY, THURSDAY, _now(sandbox))
+        assert held(sandbox, district, THURSDAY, THURSDAY) == truth.rows, district.slug
+    writes = {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in settings.districts}
+    again = run("clever_attendance_daily", TICK, force=True)
+    assert again.state == "success"
+    assert writes == {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in settings.districts}
+    assert not list(pipeline_env.glob("clever_attendance_daily/*/*/*")), "staging is removed after success"
+
+
+@pytest.mark.timeout(300)
+def test_polling_run_delivers_its_trailing_window(sandbox, districts, pipeline_env):
+    settings = config.load()
+    dag_run = run("clever_attendance", datetime(2026, 11, 20, 22, 0, tzinfo=UTC))
+    assert dag_run.state == "success"
+    start = date(2026, 11, 17)  # Friday and the three days before, in each district's time zone
+    for district in settings.districts:
+        truth = configured_truth(districts[district.slug], district, start, THURSDAY.replace(day=20), _now(sandbox))
+        assert held(sandbox, district, start, THURSDAY.replace(day=20)) == truth.rows, district.slug
+
+
+@pytest.mark.timeout(300)
+def test_dry_run_uploads_nothing_and_keeps_the_csv(sandbox, districts, pipeline_env):
+    dag_run = run("clever_attendance_daily", TICK.replace(day=16), dry_run=True, districts=["springfield"])
+    assert dag_run.state == "success"
+    springfield = next(d for d in config.load().districts if d.slug == "springfield")
+    assert held(sandbox, springfield, date(2026, 11, 16), date(2026, 11, 16)) == []
+    (csv_path,) = pipeline_env.glob("clever_attendance_daily/springfield/2026-11-16_2026-11-16/*/attendance.csv")
+    truth = configured_truth(districts["springfield"], springfield, date(2026, 11, 16), date(2026, 11, 16),
+                             _now(sandbox))
+    assert len(csv_path.read_text().splitlines()) == len(truth.rows) + 1
+    assert oct(csv_path.stat().st_mode & 0o777) == "0o600" and oct(csv_path.parent.stat().st_mode & 0o777) == "0o700"
+    assert not list(pipeline_env.glob("clever_attendance_daily/shelbyville/*/*")), "shelbyville was not selected"
+
+
+def _now(sandbox: dict) -> datetime:
+    return datetime.fromisoformat(sandbox["now"].replace("Z", "+00:00"))
