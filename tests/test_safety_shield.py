@@ -1,0 +1,110 @@
+"""SafetyShieldHook and SafetyShieldUploadOperator against the dataFileUpload stand-in, over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from safety_shield import SafetyShieldUnavailableError, SafetyShieldUploadOperator
+from safety_shield.operator import split_csv
+from sandbox.process import set_faults
+from sandbox.truth import HEADER
+from sandbox.upload_store import imported_rows, write_counts
+
+HEAD = ",".join(HEADER) + "\n"
+
+
+def rows(n: int, day: str = "11/16/2026", start: int = 0) -> str:
+    return "".join(f"101,{200000 + i},{day},ATT_ModeDaily,,,,,Present,,2026-11-16T10:00:00Z\n"
+                   for i in range(start, start + n))
+
+
+@pytest.fixture
+def conn(sandbox, monkeypatch):
+    def make(api_key: str | None = None, **extra) -> str:
+        monkeypatch.setenv("AIRFLOW_CONN_SS_TEST", json.dumps({
+            "conn_type": "http", "host": sandbox["upload_url"], "password": api_key or sandbox["upload_api_key"],
+            "extra": {"poll_seconds": 0.05, "backoff_seconds": 0.05, **extra}}))
+        return "ss_test"
+    return make
+
+
+def upload(tmp_path, content: str, conn_id: str, district: str, **kwargs) -> dict:
+    path = tmp_path / "attendance.csv"
+    path.write_text(content)
+    operator = SafetyShieldUploadOperator(
+        task_id="upload", csv_path=str(path), district_slug="springfield", safety_shield_district_id=district,
+        window="2026-11-16_2026-11-16", safety_shield_conn_id=conn_id, **kwargs)
+    return operator.execute({})
+
+
+def test_split_respects_both_limits_and_never_splits_a_record():
+    body = rows(5) + '101,9,11/16/2026,ATT_ModeDaily,,,,A,Absent,"two\nlines, and ""quotes""",2026-11-16T10:00:00Z\n'
+    content = (HEAD + body).encode()
+    for max_rows, max_bytes in [(2, 10_000), (100, 400), (1, 10_000)]:
+        parts = split_csv(content, max_bytes, max_rows)
+        assert all(p.startswith(HEAD.encode()) for p in parts)
+        assert all(len(p) <= max_bytes for p in parts)
+        assert b"".join(p[len(HEAD):] for p in parts) == body.encode()
+    assert len(split_csv(content, 10_000, 2)) == 3
+
+
+def test_upload_imports_the_rows_and_a_rerun_imports_nothing_twice(sandbox, conn, tmp_path):
+    first = upload(tmp_path, HEAD + rows(3), conn(), "op1", receipt_path=str(tmp_path / "receipt.json"),
+                   receipt={"last_attendance_sync": "2026-11-16T21:45:00Z"})
+    assert (first["rows"], first["imported"], first["rejected"]) == (3, 3, 0)
+    assert len(imported_rows(sandbox["db"], "op1")) == 3
+    receipt = json.loads((tmp_path / "receipt.json").read_text())
+    assert receipt["last_attendance_sync"] == "2026-11-16T21:45:00Z" and receipt["imported"] == 3
+    again = upload(tmp_path, HEAD + rows(3), conn(), "op1")
+    assert again["uploads"][0]["uploadId"] == first["uploads"][0]["uploadId"], "same key and file: same upload"
+    assert write_counts(sandbox["db"], "op1") == 3
+
+
+def test_files_over_the_limits_are_split(sandbox, conn, tmp_path):
+    set_faults(sandbox, "upload", max_rows=4)
+    result = upload(tmp_path, HEAD + rows(10), conn(max_rows=4), "op2")
+    assert [u["rowsReceived"] for u in result["uploads"]] == [4, 4, 2]
+    assert len(imported_rows(sandbox["db"], "op2")) == 10
+
+
+def test_throttling_and_server_errors_are_retried(sandbox, conn, tmp_path):
+    set_faults(sandbox, "upload", throttle_rate=0.4, error_rate=0.2, retry_after=0, seed=4)
+    result = upload(tmp_path, HEAD + rows(5), conn(max_retries=10), "op3")
+    assert result["imported"] == 5
+
+
+def test_persistent_server_errors_are_transient_for_airflow(sandbox, conn, tmp_path):
+    set_faults(sandbox, "upload", error_rate=1.0)
+    with pytest.raises(SafetyShieldUnavailableError, match="district springfield .Safety Shield op4. during upload"):
+        upload(tmp_path, HEAD + rows(1), conn(max_retries=1), "op4")
+
+
+def test_a_refused_key_fails_at_once_naming_clever_and_the_district(sandbox, conn, tmp_path):
+    with pytest.raises(AirflowFailException) as failed:
+        upload(tmp_path, HEAD + rows(1), conn(api_key="wrong"), "op5")
+    assert str(failed.value) == ("Safety Shield refused the file for Clever attendance of district springfield "
+                                 "(Safety Shield op5) during upload: HTTP 401 unauthorized")
+
+
+def test_a_failed_import_fails(sandbox, conn, tmp_path):
+    with pytest.raises(AirflowFailException, match="1 of 1 files failed: header is not the PowerSchool"):
+        upload(tmp_path, HEAD.replace("SchoolID", "School") + rows(1), conn(), "op6")
+
+
+def test_rejected_rows_over_the_threshold_fail_after_the_upload(sandbox, conn, tmp_path):
+    bad = rows(2, day="2026-11-16", start=10)
+    with pytest.raises(AirflowFailException) as failed:
+        upload(tmp_path, HEAD + rows(8) + bad, conn(), "op7", max_reject_share=0.1)
+    assert "rejected rows over the threshold" in str(failed.value)
+    assert "2 of 10 rows rejected (20.0%, more than 10.0%); columns at fault: {'Att_Date': 2}" in str(failed.value)
+    assert len(imported_rows(sandbox["db"], "op7")) == 8, "the good rows are imported all the same"
+    assert "2000" not in str(failed.value), "no student number in the message"
+
+
+def test_dry_run_uploads_nothing(sandbox, conn, tmp_path):
+    result = upload(tmp_path, HEAD + rows(2), conn(), "op8", dry_run="True")
+    assert result == {"dry_run": True, "csv_path": str(tmp_path / "attendance.csv"), "rows": 2}
+    assert imported_rows(sandbox["db"], "op8") == []
