@@ -54,6 +54,12 @@ class District:
     max_reject_share: float = 0.01
     latency_sla_minutes: float = 30.0
     code_map: tuple[CodeRule, ...] = ()  # the district's own rules, then the defaults'
+    alert_emails: tuple[str, ...] = ()
+
+    def alert_identity(self) -> dict[str, str]:
+        """How alerts name the district."""
+        return {"slug": self.slug, "name": self.name, "clever_district_id": self.clever_district_id,
+                "safety_shield_district_id": self.safety_shield_district_id}
 
 
 @dataclass(frozen=True)
@@ -70,14 +76,17 @@ class Settings:
     keep_staging: bool = False
     task_retries: int = 3
     retry_delay_seconds: float = 60.0
+    alert_from: str = "clever-attendance@localhost"
+    deadline_alerts: bool = True
     source: str = field(default="", compare=False)
 
 
 DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
                  "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",
-                 "max_reject_share", "latency_sla_minutes", "code_map"}
+                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
-                "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds"}
+                "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
+                "deadline_alerts"}
 
 
 class _Checker:
@@ -131,6 +140,12 @@ class _Checker:
             raise self.fail("schools", "must be 'all' or a list of Clever school ids")
         return tuple(value)
 
+    def emails(self, name: str) -> tuple[str, ...]:
+        value = self.values.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and "@" in v for v in value):
+            raise self.fail(name, "must be a list of e-mail addresses")
+        return tuple(value)
+
     def code_map(self, default: list) -> tuple[CodeRule, ...]:
         rules = self.values.get("code_map", default)
         if not isinstance(rules, list):
@@ -176,6 +191,7 @@ def _district(source: str, n: int, raw: Any, defaults: dict[str, Any]) -> Distri
         max_reject_share=float(merged.number("max_reject_share", 0.01, 0, 1)),
         latency_sla_minutes=float(merged.number("latency_sla_minutes", 30, 1, 24 * 60)),
         code_map=own_rules + default_rules,
+        alert_emails=merged.emails("alert_emails"),
     )
 
 
@@ -188,6 +204,7 @@ def _check_district_defaults(top: _Checker) -> None:
     top.number("max_reject_share", 0.01, 0, 1)
     top.number("latency_sla_minutes", 30, 1, 24 * 60)
     top.code_map(DEFAULT_CODE_MAP)
+    top.emails("alert_emails")
 
 
 def parse(text: str, source: str = "districts.yaml") -> Settings:
@@ -222,6 +239,8 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
         keep_staging=bool(defaults.get("keep_staging", False)),
         task_retries=top.number("task_retries", Settings.task_retries, 0, 20, whole=True),
         retry_delay_seconds=float(top.number("retry_delay_seconds", Settings.retry_delay_seconds, 0, 3600)),
+        alert_from=top.text("alert_from", default=Settings.alert_from),
+        deadline_alerts=bool(defaults.get("deadline_alerts", True)),
         source=source,
     )
 

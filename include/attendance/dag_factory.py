@@ -7,20 +7,24 @@ Imported by the DAG file at parse time, so it imports only Airflow and the distr
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from airflow.sdk import (
     DAG,
     Asset,
     CronDataIntervalTimetable,
     CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
     Param,
+    SyncCallback,
     TaskGroup,
     get_current_context,
     task,
 )
 
-from include.attendance.config import Settings
+from attendance_alerts import FailureNotice
+from include.attendance.config import District, Settings
+from safety_shield.operator import SafetyShieldUploadOperator
 
 POOL = "clever_api"
 ASSET = Asset("safety_shield://attendance/clever")
@@ -98,36 +102,49 @@ def report(slugs: list[str]) -> list[dict]:
     return runtime.report(get_current_context(), slugs)
 
 
-def _district_group(district: Any) -> TaskGroup:
-    from safety_shield.operator import SafetyShieldUploadOperator
-
+def _district_group(district: District, settings: Settings) -> TaskGroup:
+    notice = FailureNotice(district.alert_identity(), list(district.alert_emails), settings.alert_from)
     with TaskGroup(group_id=district.slug, tooltip=f"{district.name}: Clever {district.clever_district_id} "
                    f"→ Safety Shield {district.safety_shield_district_id}") as group:
-        manifest = extract.override(task_id="extract", pool=POOL, execution_timeout=TIMEOUTS["extract"])(district.slug)
-        staged = transform.override(task_id="transform", execution_timeout=TIMEOUTS["transform"])(
-            district.slug, manifest)
+        manifest = extract.override(task_id="extract", pool=POOL, execution_timeout=TIMEOUTS["extract"],
+                                    on_failure_callback=notice)(district.slug)
+        staged = transform.override(task_id="transform", execution_timeout=TIMEOUTS["transform"],
+                                    on_failure_callback=notice)(district.slug, manifest)
         upload = SafetyShieldUploadOperator(
             task_id="upload", csv_path=staged["csv_path"], district_slug=district.slug,
             safety_shield_district_id=district.safety_shield_district_id, window=manifest["window"],
             max_reject_share=district.max_reject_share, safety_shield_conn_id=district.safety_shield_conn_id,
             receipt_path=manifest["receipt_path"], receipt=manifest["receipt"], dry_run="{{ params.dry_run }}",
-            execution_timeout=TIMEOUTS["upload"])
+            execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)
         staged >> upload
     return group
+
+
+def _deadline(dag_id: str, minutes: float, settings: Settings) -> DeadlineAlert:
+    """Alert when a run is not finished `minutes` after it was queued (backfill runs page nobody)."""
+    recipients = sorted({email for d in settings.districts for email in d.alert_emails})
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(minutes=minutes),
+        callback=SyncCallback("attendance_alerts.deadline_missed", kwargs={
+            "dag_id": dag_id, "minutes": minutes, "districts": [d.alert_identity() for d in settings.districts],
+            "recipients": recipients, "from_email": settings.alert_from}))
 
 
 def build(settings: Settings) -> list[DAG]:
     """The polling DAG and the daily (backfillable) DAG for the configured districts."""
     schedules = {
-        POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, 1),
-        DAILY: (CronDataIntervalTimetable(settings.daily_schedule, timezone=settings.timezone), DAILY_DOC, 4),
+        POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, 1,
+               settings.poll_deadline_minutes),
+        DAILY: (CronDataIntervalTimetable(settings.daily_schedule, timezone=settings.timezone), DAILY_DOC, 4,
+                settings.daily_deadline_minutes),
     }
     dags = []
-    for dag_id, (schedule, doc, max_runs) in schedules.items():
+    for dag_id, (schedule, doc, max_runs, deadline) in schedules.items():
         with DAG(dag_id, schedule=schedule, start_date=datetime(2025, 8, 1), catchup=False,
                  max_active_runs=max_runs, default_args=_default_args(settings), params=_params(settings), doc_md=doc,
-                 tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id)) as dag:
-            groups = [_district_group(d) for d in settings.districts]
+                 tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id),
+                 deadline=_deadline(dag_id, deadline, settings) if settings.deadline_alerts else None) as dag:
+            groups = [_district_group(d, settings) for d in settings.districts]
             groups >> report.override(execution_timeout=TIMEOUTS["report"])([d.slug for d in settings.districts])
         dags.append(dag)
     return dags

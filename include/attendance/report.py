@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 COLUMNS = ["district", "status", "read", "delivered", "rejected", "superseded", "uploaded", "import",
-           "extract_s", "transform_s", "upload_s"]
+           "extract_s", "transform_s", "upload_s", "latency_min"]
 
 
 def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
@@ -15,9 +17,9 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
     elif upload:
         status = "uploaded"
     elif skipped:
-        status = "skipped: nothing new"
+        status = f"skipped: {skipped}"
     elif not extract:
-        status = "failed or skipped at extract"
+        status = "failed at extract"
     else:
         status = "failed at " + ("upload" if transform else "transform")
     uploads = upload.get("uploads", [])
@@ -28,12 +30,38 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
         "import": ", ".join(f"{u['uploadId']} {u['status']}" for u in uploads) or upload.get("csv_path"),
         "extract_s": extract.get("seconds"), "transform_s": transform.get("seconds"),
         "upload_s": upload.get("seconds"), "window": extract.get("window"),
+        "latency": latency(upload.get("completedAt"), transform.get("fresh") or {},
+                           extract.get("last_attendance_sync")),
     }
 
 
+def _seconds(later: str, earlier: str) -> float:
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return round((parse(later) - parse(earlier)).total_seconds(), 1)
+
+
+def latency(completed: str | None, fresh: dict, sync: str | None) -> dict | None:
+    """Seconds from Clever to Safety Shield: of the new records (p50, p95, max by last_modified) and of
+    the district's last_attendance_sync. None when nothing new was imported."""
+    if not completed or not fresh.get("records"):
+        return None
+    return {"records": fresh["records"], "p50": _seconds(completed, fresh["p50"]),
+            "p95": _seconds(completed, fresh["p05"]), "max": _seconds(completed, fresh["oldest"]),
+            "sync": _seconds(completed, sync) if sync else None}
+
+
+def _cell(row: dict, column: str) -> str:
+    if column == "latency_min":
+        late = row.get("latency")
+        return "" if not late else "/".join(f"{late[k] / 60:.1f}" for k in ("p50", "p95", "max"))
+    return "" if row.get(column) is None else str(row[column])
+
+
 def render(rows: list[dict]) -> str:
-    """A plain-text table, then the reject reasons of each district that has any."""
-    cells = [COLUMNS] + [["" if row.get(c) is None else str(row[c]) for c in COLUMNS] for row in rows]
+    """A plain-text table (latency_min: p50/p95/max minutes from Clever to Safety Shield of the records
+    new in this run), then the reject reasons of each district that has any."""
+    cells = [COLUMNS] + [[_cell(row, c) for c in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ["  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
              for line in cells]

@@ -7,7 +7,9 @@ each chunk of the window is transformed on its own and appended: memory stays bo
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
+import numpy as np
 from airflow.sdk import ObjectStoragePath
 
 from include.attendance import records, staging
@@ -31,6 +33,7 @@ def reshape(district: District, manifest: dict) -> dict:
     roster = records.read_roster(lambda name: (folder / f"{name}.csv").open("rb"))
     csv_path, rejects_path = folder / "attendance.csv", folder / "rejects.csv"
     counts: dict = {}
+    stamps = []
     with staging.open_private(csv_path) as out, staging.open_private(rejects_path) as rejected:
         for n, raw_file in enumerate(manifest["raw_files"]):
             chunk = Window.parse(ObjectStoragePath(raw_file).stem.removeprefix("raw_"))
@@ -39,8 +42,27 @@ def reshape(district: District, manifest: dict) -> dict:
             records.write_frame(result.csv, out, header=n == 0)
             records.write_frame(result.rejects, rejected, header=n == 0)
             _add(counts, result.counts)
+            stamps.append(result.stamps)
     if counts.get("read", 0) != manifest["records"]:
         raise AssertionError(f"district {district.slug}: extract staged {manifest['records']} records, "
                              f"transform read {counts.get('read', 0)}")  # nothing may be lost between steps
     return {"csv_path": str(csv_path), "rejects_path": str(rejects_path), "counts": counts,
+            "fresh": freshness(np.concatenate(stamps), manifest.get("previous_sync")),
             "seconds": round(time.monotonic() - started, 2)}
+
+
+def freshness(stamps: np.ndarray, since: str | None) -> dict:
+    """When the records this run brings were last modified in Clever: those newer than the previous
+    successful upload's last_attendance_sync (all of them on a first run). Latency is measured on these:
+    re-sending unchanged rows of the lookback days says nothing about how fast new attendance arrives."""
+    if since:
+        stamps = stamps[stamps > int(datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() * 1e6)]
+    if not len(stamps):
+        return {"records": 0}
+    oldest, p05, p50 = np.percentile(stamps, [0, 5, 50], method="lower")
+    return {"records": int(len(stamps)), **{name: _iso(value) for name, value in
+                                             (("oldest", oldest), ("p05", p05), ("p50", p50))}}
+
+
+def _iso(microseconds: int) -> str:
+    return datetime.fromtimestamp(int(microseconds) / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from clever import CleverAuthError, CleverContractError
 from include.attendance import config, staging
-from include.attendance.dag_factory import DAILY
+from include.attendance.dag_factory import DAILY, POLL
 from include.attendance.window import Window, single_day, trailing
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def extract(context, slug: str) -> dict:
     settings, district = _district(slug)
     params = context["params"]
     if params.get("districts") and slug not in params["districts"]:
+        context["ti"].xcom_push(key="skipped", value="not selected")
         raise AirflowSkipException(f"Clever district {slug}: not selected for this run")
     span = window(context, settings, district)
     dag_id = context["dag"].dag_id
@@ -49,10 +50,11 @@ def extract(context, slug: str) -> dict:
         manifest = extract(district, span, folder, read_receipt(receipt), bool(params.get("force")),
                            settings.chunk_days)
     except NothingNew as skip:
-        context["ti"].xcom_push(key="skipped", value=str(skip))
+        context["ti"].xcom_push(key="skipped", value="nothing new")
         raise AirflowSkipException(str(skip)) from None
     except PERMANENT as error:
         raise AirflowFailException(str(error)) from error
+    manifest["previous_sync"] = staging.latest_sync(dag_id, slug)  # what counts as new, for latency
     manifest["receipt_path"] = str(receipt)
     manifest["receipt"] = {"district": slug, "window": str(span), "run_id": context["run_id"],
                            "last_attendance_sync": manifest["last_attendance_sync"]}
@@ -67,19 +69,41 @@ def transform(context, slug: str, manifest: dict) -> dict:
 
 
 def report(context, slugs: list[str]) -> list[dict]:
+    from airflow.sdk.observability.stats import Stats
+
+    from attendance_alerts import latency_breached
     from include.attendance.report import district_row, render
 
     settings = config.load()
-    ti = context["ti"]
+    ti, dag_run, dag_id = context["ti"], context["dag_run"], context["dag"].dag_id
     rows = []
     for slug in slugs:
+        district = next(d for d in settings.districts if d.slug == slug)
         pulled = {step: ti.xcom_pull(task_ids=f"{slug}.{step}") for step in ("extract", "transform", "upload")}
-        skipped = ti.xcom_pull(task_ids=f"{slug}.extract", key="skipped")
-        row = district_row(slug, pulled, skipped)
+        row = district_row(slug, pulled, ti.xcom_pull(task_ids=f"{slug}.extract", key="skipped"))
         rows.append(row)
         upload = pulled["upload"] or {}
         if upload and not upload.get("dry_run") and not settings.keep_staging:
             staging.remove(ObjectStoragePath(pulled["extract"]["folder"]).parent)  # this and older runs' files
+        for name in ("read", "delivered", "rejected", "superseded"):
+            if row[name] is not None:
+                Stats.gauge(f"clever_attendance.{name}", row[name], tags={"district": slug, "dag_id": dag_id})
+        late = row["latency"]
+        if late:
+            for name in ("p50", "p95", "max", "sync"):
+                if late[name] is not None:
+                    Stats.timing(f"clever_attendance.latency_{name}", timedelta(seconds=late[name]),
+                                 tags={"district": slug, "dag_id": dag_id})
+            # the promise of minutes is the polling DAG's; a backfill is late by design
+            if (dag_id == POLL and dag_run.run_type != "backfill"
+                    and late["p95"] > district.latency_sla_minutes * 60):
+                latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late["p95"] / 60,
+                                 district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
     for line in render(rows).splitlines():
         log.info("report | %s", line)
+    failed = [f"{row['district']} ({row['status']})" for row in rows if row["status"].startswith("failed")]
+    if failed:
+        # the report is the run's last task: without this a run with a failed district would look successful
+        ti.xcom_push(key="return_value", value=rows)
+        raise AirflowFailException(f"Clever attendance did not reach Safety Shield for: {', '.join(failed)}")
     return rows

@@ -7,6 +7,7 @@ so tasks exchange paths, never DataFrames.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -35,6 +36,15 @@ def run_folder(dag_id: str, slug: str, window: str, run_id: str) -> ObjectStorag
 def receipt_path(dag_id: str, slug: str, window: str) -> ObjectStoragePath:
     """The JSON receipt of a district's last successful upload for a window."""
     return root() / "_receipts" / _safe(dag_id) / slug / f"{_safe(window)}.json"
+
+
+def latest_sync(dag_id: str, slug: str) -> str | None:
+    """The newest last_attendance_sync any successful upload of the district by this DAG was built from."""
+    folder = root() / "_receipts" / _safe(dag_id) / slug
+    if not folder.exists():
+        return None
+    syncs = [json.loads(p.read_text()).get("last_attendance_sync") for p in folder.iterdir() if p.suffix == ".json"]
+    return max((s for s in syncs if s), default=None)
 
 
 def make_private(folder: ObjectStoragePath) -> None:

@@ -47,6 +47,7 @@ class Result:
     csv: pd.DataFrame
     rejects: pd.DataFrame
     counts: dict = field(default_factory=dict)
+    stamps: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))  # delivered rows' µs
 
 
 def _filled(values: pd.Series, fallback: pd.Series) -> pd.Series:
@@ -230,4 +231,4 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
     }
     if counts["read"] != counts["delivered"] + counts["rejected"] + counts["superseded"]:
         raise AssertionError(f"counts do not balance: {counts}")  # a bug: nothing may be lost
-    return Result(out, rejects, counts)
+    return Result(out, rejects, counts, stamps[order])

@@ -1,0 +1,54 @@
+"""Failure notices through a real SMTP server: one message, the right category, no student data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from attendance_alerts.messages import classify
+from clever.errors import CleverAuthError, CleverUnavailableError
+from safety_shield.errors import SafetyShieldRowsRejectedError
+from tests.conftest import load_dag
+
+
+def test_categories_follow_the_cause():
+    wrapped = RuntimeError("task failed")
+    wrapped.__cause__ = CleverAuthError("d1", "GET /v3.1/districts/d1", "HTTP 401: token refused")
+    assert classify(wrapped)[0] == "Clever credentials"
+    assert classify(CleverUnavailableError("d1", "step", "HTTP 503, 7 attempts"))[0] == \
+        "Clever unavailable or rate-limited"
+    assert classify(SafetyShieldRowsRejectedError("s", "import", "3 of 9"))[0] == \
+        "Safety Shield rejected rows over the threshold"
+    category, _, quoted = classify(KeyError("200417"))
+    assert category == "our bug" and quoted == "KeyError (see the task log)", "an unknown error is never quoted"
+
+
+@pytest.mark.timeout(300)
+def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_category(
+        sandbox, districts, pipeline_env, districts_file, smtp, monkeypatch):
+    text = districts_file.read_text().replace(
+        "    timezone: America/Chicago\n",
+        "    timezone: America/Chicago\n    clever_conn_id: clever_rotated_away\n").replace(
+        "alert_emails: []", "alert_emails: [attendance-team@district.test]")
+    districts_file.write_text(text)
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp.connection)
+    monkeypatch.setenv("AIRFLOW_CONN_CLEVER_ROTATED_AWAY", json.dumps({
+        "conn_type": "http", "host": sandbox["clever_url"], "login": sandbox["clever_client_id"],
+        "password": "an-old-secret", "extra": {"oauth_url": sandbox["clever_url"]}}))
+    smtp.messages.clear()
+    dag_run = load_dag("clever_attendance_daily").test(logical_date=datetime(2026, 11, 18, 7, tzinfo=UTC))
+    assert dag_run.state == "failed"
+    ((subject, body),) = smtp.texts()
+    assert subject == "[Clever attendance] shelbyville: extract failed: Clever credentials"
+    assert "Clever attendance of Shelbyville Unified (slug shelbyville, Clever district 84f02b8aba713f7e89be22b5, " \
+           "Safety Shield 1002) did not reach Safety Shield." in body
+    assert "Error: Clever credentials refused for district 84f02b8aba713f7e89be22b5 during looking up the " \
+           "district token: HTTP 401: app credentials refused" in body
+    assert "What to do next: Check the Clever connection" in body
+    assert "/dags/clever_attendance_daily/runs/" in body and "/tasks/shelbyville.extract" in body
+    assert smtp.messages[0]["To"] == "attendance-team@district.test"
+    students = districts["shelbyville"].students
+    for secret in {s["roles"]["student"]["sis_id"] for s in students} - {""} | {s["name"]["last"] for s in students}:
+        assert secret not in body
