@@ -1,6 +1,6 @@
 """A real Airflow on this machine for the integration tests: `airflow standalone` (scheduler,
 dag-processor, API server, triggerer; LocalExecutor) on a free port, stopped with its whole
-process group whatever happens.
+process group whatever happens; on SQLite or on a throwaway PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -35,31 +35,67 @@ def wait_for(what: str, check: Callable[[], object], seconds: float, every: floa
     raise TimeoutError(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
+POSTGRES = os.environ.get("ATTENDANCE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def postgres_database(admin_url: str = POSTGRES) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one Airflow, dropped afterwards; its SQLAlchemy URL."""
+    import psycopg2
+
+    base, _, _ = admin_url.rpartition("/")
+    name = f"airflow_test_{os.getpid()}_{int(time.time())}"
+    dsn = admin_url.replace("postgresql+psycopg2://", "postgresql://")
+    try:
+        admin = psycopg2.connect(dsn)
+    except psycopg2.OperationalError as error:
+        raise RuntimeError(f"PostgreSQL is needed at {admin_url} (set ATTENDANCE_TEST_POSTGRES): {error}") from None
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'create database "{name}"')
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+            cursor.execute(f'drop database if exists "{name}"')
+        admin.close()
+
+
 class LocalAirflow:
     """A running standalone Airflow: its environment, CLI and metadata database."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
-        self.db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+        self.url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
     def cli(self, *args: str, timeout: float = 300) -> str:
         return airflow(self.env, *args, timeout=timeout)
 
     def query(self, sql: str, *params: object) -> list[tuple]:
-        with sqlite3.connect(self.db, timeout=30) as db:
-            return db.execute(sql, params).fetchall()
+        """Read the metadata database (SQLite or PostgreSQL) with plain SQL and `?` placeholders."""
+        if self.url.startswith("sqlite"):
+            with sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30) as db:
+                return db.execute(sql, params).fetchall()
+        import psycopg2
 
-    def run_states(self, dag_id: str) -> dict[str, str]:
-        return dict(self.query("select run_id, state from dag_run where dag_id = ?", dag_id))
+        with psycopg2.connect(self.url.replace("postgresql+psycopg2://", "postgresql://")) as db, \
+                db.cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), params)
+            return cursor.fetchall()
+
+    def run_states(self, dag_id: str, run_type: str = "%") -> dict[str, str]:
+        return dict(self.query("select run_id, state from dag_run where dag_id = ? and run_type like ?",
+                               dag_id, run_type))
 
     def wait_for_dag(self, dag_id: str, seconds: float = 180) -> None:
         wait_for(f"the dag-processor to parse {dag_id}", lambda: self.query(
-            "select 1 from dag where dag_id = ? and is_stale = 0", dag_id), seconds)
+            "select 1 from dag where dag_id = ? and not is_stale", dag_id), seconds)
 
-    def wait_for_runs(self, dag_id: str, count: int, seconds: float) -> dict[str, str]:
-        """Until `count` runs of the DAG have ended; their states."""
+    def wait_for_runs(self, dag_id: str, count: int, seconds: float, run_type: str = "%") -> dict[str, str]:
+        """Until `count` runs of the DAG (of a run type) have ended; their states."""
         def ended() -> dict[str, str] | None:
-            states = self.run_states(dag_id)
+            states = self.run_states(dag_id, run_type)
             done = {r: s for r, s in states.items() if s in ("success", "failed")}
             return done if len(done) >= count else None
         try:
@@ -84,10 +120,15 @@ def running_airflow(env: dict[str, str], workdir: Path, ready_seconds: float = 2
         try:
             local = LocalAirflow(env, log)
             wait_for(f"airflow standalone to answer on port {port} (log: {log})",
-                     lambda: process.poll() is None and _answers(port) or _died(process, log), ready_seconds)
+                     lambda: process.poll() is None and _answers(port) and _password(env) or _died(process, log),
+                     ready_seconds)
             yield local
         finally:
             _stop(process)
+
+
+def _password(env: dict[str, str]) -> bool:
+    return (Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated").exists()
 
 
 def _answers(port: int) -> bool:

@@ -55,9 +55,10 @@ DAILY_DOC = """\
 Each run syncs **the one date on which its logical date falls** (in the DAG's time zone): the nightly
 run reconciles yesterday. This is the DAG to backfill:
 
-    airflow backfill create --dag-id clever_attendance_daily --from-date 2025-08-15 --to-date 2025-09-30
+    airflow backfill create --dag-id clever_attendance_daily --from-date 2025-08-15 --to-date 2025-09-30T23:59
 
-makes one run per date; `--reprocess-behavior completed` re-runs dates already done, safely.
+makes one run per date (the range selects the runs' 02:00 ticks: end it at the end of the last day);
+`--reprocess-behavior completed` re-runs dates already done, safely. Backfills need PostgreSQL or MySQL.
 Tasks as in `clever_attendance`.
 """
 

@@ -50,6 +50,7 @@ def extract(context, slug: str) -> dict:
         manifest = extract(district, span, folder, read_receipt(receipt), bool(params.get("force")),
                            settings.chunk_days)
     except NothingNew as skip:
+        staging.mark_checked(receipt, context["run_id"])
         context["ti"].xcom_push(key="skipped", value="nothing new")
         raise AirflowSkipException(str(skip)) from None
     except PERMANENT as error:

@@ -38,13 +38,25 @@ def receipt_path(dag_id: str, slug: str, window: str) -> ObjectStoragePath:
     return root() / "_receipts" / _safe(dag_id) / slug / f"{_safe(window)}.json"
 
 
+def _receipts(dag_id: str, slug: str) -> list[dict]:
+    folder = root() / "_receipts" / _safe(dag_id) / slug
+    return [json.loads(p.read_text()) for p in folder.iterdir() if p.suffix == ".json"] if folder.exists() else []
+
+
 def latest_sync(dag_id: str, slug: str) -> str | None:
     """The newest last_attendance_sync any successful upload of the district by this DAG was built from."""
-    folder = root() / "_receipts" / _safe(dag_id) / slug
-    if not folder.exists():
-        return None
-    syncs = [json.loads(p.read_text()).get("last_attendance_sync") for p in folder.iterdir() if p.suffix == ".json"]
-    return max((s for s in syncs if s), default=None)
+    return max((r["last_attendance_sync"] for r in _receipts(dag_id, slug) if r.get("last_attendance_sync")),
+               default=None)
+
+
+def done_in_run(dag_id: str, slug: str, run_id: str) -> bool:
+    """Has the district uploaded in this run, or found nothing new to upload?"""
+    return any(run_id in (r.get("run_id"), r.get("checked_by_run")) for r in _receipts(dag_id, slug))
+
+
+def mark_checked(receipt: ObjectStoragePath, run_id: str) -> None:
+    """Record on a window's receipt that a run found nothing new for it."""
+    receipt.write_text(json.dumps({**json.loads(receipt.read_text()), "checked_by_run": run_id}, indent=2))
 
 
 def make_private(folder: ObjectStoragePath) -> None:

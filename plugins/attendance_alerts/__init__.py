@@ -47,37 +47,29 @@ class FailureNotice:
         send(subject, text, self.recipients, self.from_email)
 
 
-def _unfinished(dag_id: str, run_id: str, districts: list[dict]) -> list[str] | None:
-    """Slugs of the districts whose upload has not succeeded, read from the metadata database; None if the
-    component running the callback cannot read it."""
-    try:
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
+def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> list[str]:
+    """Slugs of the run's districts that have neither uploaded nor found nothing new, by their receipts
+    in staging: a deadline callback may read neither the metadata database nor the task states."""
+    from include.attendance import staging
 
-        with create_session() as session:
-            states = dict(session.query(TaskInstance.task_id, TaskInstance.state).filter(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-                TaskInstance.task_id.like("%.upload")))
-    except Exception:  # noqa: BLE001 - the alert matters more than this detail
-        log.warning("deadline alert: task states unreadable here", exc_info=True)
-        return None
-    return [d["slug"] for d in districts if states.get(f"{d['slug']}.upload") not in ("success", "skipped")]
+    chosen = conf.get("districts") or [d["slug"] for d in districts]
+    return [d["slug"] for d in districts if d["slug"] in chosen and not staging.done_in_run(dag_id, d["slug"], run_id)]
 
 
 def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float, districts: list[dict],
                     recipients: list[str], from_email: str, **_: object) -> None:
     """SyncCallback of the DAGs' Deadline Alert: the run is not finished `minutes` after it was queued."""
     dag_run = (context or {}).get("dag_run") or {}
-    run_id, state, run_type = dag_run.get("run_id", "?"), dag_run.get("state", "?"), dag_run.get("run_type", "")
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"  # the API model names it dag_run_id
+    state, run_type = dag_run.get("state", "?"), dag_run.get("run_type", "")
     if run_type == "backfill":
         log.info("deadline passed for backfill run %s of %s: a backfill pages nobody", run_id, dag_id)
         return
-    unfinished = _unfinished(dag_id, run_id, districts)
+    unfinished = _unfinished(dag_id, run_id, districts, dag_run.get("conf") or {})
     status = "has failed" if state == "failed" else "is still running" if state in ("running", "queued") \
         else f"is {state}"
     names = {d["slug"]: district_line(d) for d in districts}
-    listed = ("unknown (see the run)" if unfinished is None else
-              "\n  ".join(names[s] for s in unfinished) if unfinished else "none: every district uploaded")
+    listed = "\n  ".join(names[s] for s in unfinished) if unfinished else "none: every district is done"
     subject = f"{SUBJECT} {dag_id}: not finished {minutes:g} minutes after it was queued"
     text = "\n".join([
         f"The Clever attendance run {run_id} of {dag_id} missed its deadline ({minutes:g} minutes after it "

@@ -13,9 +13,15 @@ EMAIL_CONN, SLACK_CONN = "smtp_default", "slack_attendance"
 
 
 def _exists(conn_id: str) -> bool:
+    """Is the channel's connection readable here? A deadline callback in Airflow 3.3 may not read connections
+    stored in the metadata database (the Execution API refuses its token): define alert connections as
+    AIRFLOW_CONN_* variables or in a secrets backend."""
     try:
         BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
+        return False
+    except Exception as refused:  # noqa: BLE001 - AirflowSecretsBackendAccessDenied and kin: skip the channel
+        log.warning("attendance alert: connection %s unreadable here (%s)", conn_id, type(refused).__name__)
         return False
     return True
 
