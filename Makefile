@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt | cksum | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 
-.PHONY: install test lint demo up sandbox bench clean
+.PHONY: install test lint demo up cluster sandbox bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(PY) -m demo.up
+
+cluster: $(STAMP)
+	$(PY) -m demo.cluster
 
 sandbox: $(STAMP)
 	$(PY) -m sandbox serve --clever-port 8081 --upload-port 8082

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -38,7 +39,9 @@ def _district_settings(path: str, slug: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("serve", help="start the Clever and Safety Shield stand-ins")
+    run = commands.add_parser("serve", help="start the Clever and Safety Shield stand-ins (credentials are "
+                              "generated, or taken from SANDBOX_CLEVER_CLIENT_ID, SANDBOX_CLEVER_CLIENT_SECRET "
+                              "and SANDBOX_UPLOAD_API_KEY)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--clever-port", type=int, default=0, help="0 picks a free port")
     run.add_argument("--upload-port", type=int, default=0, help="0 picks a free port")
@@ -64,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
                           districts=args.districts.split(","), seed=args.seed, now=args.now, db=db,
                           clever_faults=CleverFaults.model_validate_json(args.clever_faults),
                           upload_faults=UploadFaults.model_validate_json(args.upload_faults),
-                          state_file=args.state_file))
+                          state_file=args.state_file,
+                          # fixed credentials for a deployment that names them in advance (docker-compose)
+                          client_id=os.environ.get("SANDBOX_CLEVER_CLIENT_ID"),
+                          client_secret=os.environ.get("SANDBOX_CLEVER_CLIENT_SECRET"),
+                          api_key=os.environ.get("SANDBOX_UPLOAD_API_KEY")))
         return 0
     result = ground_truth(District(PRESETS[args.district], args.seed), args.start, args.end, args.now,
                           **_district_settings(args.districts_file, args.district))

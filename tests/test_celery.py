@@ -1,0 +1,69 @@
+"""The DAGs on CeleryExecutor: two workers, PostgreSQL, Redis, a task killed mid-run, and the deadline path."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import date
+
+import pytest
+
+from include.attendance import config
+from sandbox.cluster import running_cluster
+from sandbox.local_airflow import wait_for
+from sandbox.process import running_sandbox, set_faults
+from sandbox.truth import configured_truth
+from sandbox.upload_store import imported_rows
+from sandbox.wiring import ROOT, airflow_env
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.timeout(900)
+RUN = "celery_thursday"
+
+
+@pytest.fixture(scope="module")
+def cluster(smtp, tmp_path_factory):
+    work = tmp_path_factory.mktemp("celery")
+    districts = work / "districts.yaml"
+    districts.write_text((ROOT / "include" / "districts.yaml").read_text()
+                         .replace("task_retries: 3", "task_retries: 1")
+                         .replace("retry_delay_seconds: 60", "retry_delay_seconds: 1")
+                         .replace("daily_deadline_minutes: 120", "daily_deadline_minutes: 0.05")
+                         .replace("alert_emails: []", "alert_emails: [attendance-team@district.test]"))
+    with running_sandbox("--now", NOW.isoformat(), workdir=str(work)) as sandbox:
+        env = airflow_env(work / "airflow_home", sandbox, work / "shared-staging", districts)
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection
+        with running_cluster(env, work) as airflow:
+            airflow.wait_for_dag("clever_attendance_daily")
+            yield sandbox, airflow, config.load(districts)
+
+
+def test_a_daily_run_on_two_workers_survives_a_killed_task_and_delivers_the_ground_truth(cluster, districts, smtp):
+    sandbox, airflow, settings = cluster
+    set_faults(sandbox, "clever", latency_ms=400)  # slow enough to kill an extract while it reads
+    smtp.messages.clear()
+    airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", RUN,
+                "--logical-date", "2026-11-19T07:00:00+00:00")
+    airflow.cli("dags", "unpause", "clever_attendance_daily")
+    victim, pid = wait_for("a running extract task with a pid", lambda: next(iter(airflow.query(
+        "select task_id, pid from task_instance where run_id = ? and task_id like ? and state = ? and pid is not null",
+        RUN, "%.extract", "running")), None), 180, every=0.5)
+    os.kill(pid, signal.SIGKILL)
+    set_faults(sandbox, "clever")
+    states = wait_for(f"run {RUN} to finish", lambda: {s for (s,) in airflow.query(
+        "select state from dag_run where run_id = ?", RUN)} & {"success", "failed"}, 600, every=2)
+    assert states == {"success"}, airflow.query("select task_id, state, try_number from task_instance "
+                                                "where run_id = ?", RUN)
+    ((tries,),) = airflow.query("select try_number from task_instance where run_id = ? and task_id = ?", RUN, victim)
+    assert tries == 2, "the killed task was retried"
+    hosts = {h for (h,) in airflow.query("select distinct hostname from task_instance where run_id = ?", RUN)}
+    assert hosts == {"worker1", "worker2"}, hosts
+    day = date(2026, 11, 19)
+    for district in settings.districts:
+        truth = configured_truth(districts[district.slug], district, day, day, NOW)
+        held = [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id)
+                if row[2] == "11/19/2026"]
+        assert held == truth.rows, district.slug
+    subject, body = wait_for("the deadline alert sent from a Celery worker", lambda: next(
+        ((s, b) for s, b in smtp.texts() if RUN in b), None), 120)
+    assert subject == "[Clever attendance] clever_attendance_daily: not finished 0.05 minutes after it was queued"
