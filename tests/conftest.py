@@ -75,15 +75,22 @@ def airflow_db():
     return os.environ["AIRFLOW_HOME"]
 
 
+def districts_variant(path: Path, **changes: str) -> Path:
+    """The shipped districts file with some defaults changed (key=new value), written to `path`."""
+    text = (ROOT / "include" / "districts.yaml").read_text()
+    for key, value in changes.items():
+        old = next(line for line in text.splitlines() if line.startswith(f"  {key}:"))
+        text = text.replace(old, f"  {key}: {value}")
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture
 def districts_file(tmp_path, monkeypatch):
     """The shipped districts, without task retries (a failing test must not wait out retry delays) and
     without deadline alerts, which dag.test() cannot run in Airflow 3.3.2 (see include/districts.yaml);
     the scheduler tests run them."""
-    text = (ROOT / "include" / "districts.yaml").read_text()
-    path = tmp_path / "districts.yaml"
-    path.write_text(text.replace("task_retries: 3", "task_retries: 0").replace("deadline_alerts: true",
-                                                                               "deadline_alerts: false"))
+    path = districts_variant(tmp_path / "districts.yaml", task_retries="0", deadline_alerts="false")
     monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(path))
     return path
 

@@ -14,8 +14,8 @@ from sandbox.local_airflow import wait_for
 from sandbox.process import running_sandbox, set_faults
 from sandbox.truth import configured_truth
 from sandbox.upload_store import imported_rows
-from sandbox.wiring import ROOT, airflow_env
-from tests.conftest import NOW
+from sandbox.wiring import airflow_env
+from tests.conftest import NOW, districts_variant
 
 pytestmark = pytest.mark.timeout(900)
 RUN = "celery_thursday"
@@ -24,12 +24,8 @@ RUN = "celery_thursday"
 @pytest.fixture(scope="module")
 def cluster(smtp, tmp_path_factory):
     work = tmp_path_factory.mktemp("celery")
-    districts = work / "districts.yaml"
-    districts.write_text((ROOT / "include" / "districts.yaml").read_text()
-                         .replace("task_retries: 3", "task_retries: 1")
-                         .replace("retry_delay_seconds: 60", "retry_delay_seconds: 1")
-                         .replace("daily_deadline_minutes: 120", "daily_deadline_minutes: 0.05")
-                         .replace("alert_emails: []", "alert_emails: [attendance-team@district.test]"))
+    districts = districts_variant(work / "districts.yaml", task_retries="1", retry_delay_seconds="1",
+                                  daily_deadline_minutes="0.05", alert_emails="[attendance-team@district.test]")
     with running_sandbox("--now", NOW.isoformat(), workdir=str(work)) as sandbox:
         env = airflow_env(work / "airflow_home", sandbox, work / "shared-staging", districts)
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection

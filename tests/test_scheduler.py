@@ -15,8 +15,8 @@ from sandbox.local_airflow import postgres_database, running_airflow, wait_for
 from sandbox.process import running_sandbox, set_faults
 from sandbox.truth import configured_truth
 from sandbox.upload_store import imported_rows
-from sandbox.wiring import ROOT, airflow_env
-from tests.conftest import NOW
+from sandbox.wiring import airflow_env
+from tests.conftest import NOW, districts_variant
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -25,11 +25,8 @@ pytestmark = pytest.mark.timeout(900)
 def cluster(smtp, tmp_path_factory):
     """The sandbox and a standalone Airflow whose polling DAG has a deadline of 3 seconds."""
     work = tmp_path_factory.mktemp("scheduler")
-    districts = work / "districts.yaml"
-    districts.write_text((ROOT / "include" / "districts.yaml").read_text()
-                         .replace("poll_deadline_minutes: 20", "poll_deadline_minutes: 0.05")
-                         .replace("task_retries: 3", "task_retries: 0")
-                         .replace("alert_emails: []", "alert_emails: [attendance-team@district.test]"))
+    districts = districts_variant(work / "districts.yaml", poll_deadline_minutes="0.05", task_retries="0",
+                                  alert_emails="[attendance-team@district.test]")
     with running_sandbox("--now", NOW.isoformat(), workdir=str(work)) as sandbox, postgres_database() as url:
         env = airflow_env(work / "airflow_home", sandbox, work / "staging", districts, sql_alchemy_conn=url)
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection
