@@ -65,9 +65,11 @@ def read_roster(open_table) -> Roster:
 def _field(values: pd.Series) -> pa.Array:
     """A column as CSV text: RFC 4180 quotes only where a value holds a comma, quote or line break."""
     text = pc.fill_null(pa.chunked_array(pa.array(values.array)).combine_chunks(), "").cast(pa.large_string())
-    needs = pc.match_substring_regex(text, r'[",\r\n]')
-    if not pc.any(needs).as_py():
+    data = text.buffers()[2]
+    raw = data.to_pybytes() if data is not None else b""
+    if not any(c in raw for c in (b",", b'"', b"\n", b"\r")):  # most columns: a memchr, not a regex per value
         return text
+    needs = pc.match_substring_regex(text, r'[",\r\n]')
     quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
     quoted = pc.binary_join_element_wise(quote, pc.replace_substring(text, '"', '""'), quote, nothing)
     return pc.if_else(needs, quoted, text)
@@ -83,8 +85,10 @@ def write_frame(frame: pd.DataFrame, out: IO[bytes], header: bool = True) -> Non
         out.write((",".join(frame.columns) + "\n").encode())  # our own column names: nothing to quote
     if not len(frame):
         return
-    lines = pc.binary_join_element_wise(*(_field(frame[c]) for c in frame.columns), pa.scalar(",", pa.large_string()))
-    lines = pc.binary_join_element_wise(lines, pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string()))
+    fields = [_field(frame[c]) for c in frame.columns]
+    newline, nothing = pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string())
+    fields[-1] = pc.binary_join_element_wise(fields[-1], newline, nothing)
+    lines = pc.binary_join_element_wise(*fields, pa.scalar(",", pa.large_string()))
     # a large_string array without nulls is its lines laid end to end in one data buffer
     offsets, data = lines.buffers()[1], lines.buffers()[2]
     first, last = (int(x) for x in np.frombuffer(offsets, dtype=np.int64)[[lines.offset, lines.offset + len(lines)]])
