@@ -43,7 +43,7 @@ def measure(folder: Path, start: date, end: date) -> dict:
     from include.attendance import config, records
     from include.attendance.transform import transform
 
-    district = next(d for d in config.load().districts if d.slug == "springfield")
+    district = config.load().district("springfield")
     started = time.perf_counter()
     with open(folder / "raw.csv", "rb") as f:
         raw = records.read_raw(f)

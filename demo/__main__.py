@@ -38,7 +38,7 @@ def report_lines(output: str) -> list[str]:
 
 def check(sandbox: dict, settings: config.Settings, day: date) -> bool:
     """Does Safety Shield hold exactly the ground truth of `day` for every district?"""
-    now = datetime.fromisoformat(sandbox["now"].replace("Z", "+00:00"))
+    now = datetime.fromisoformat(sandbox["now"])
     exact = True
     for district in settings.districts:
         truth = configured_truth(District(PRESETS[district.slug]), district, day, day, now)

@@ -21,7 +21,7 @@ from sandbox.truth import HEADER, ground_truth
 
 
 def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _district_settings(path: str, slug: str) -> dict:

@@ -325,7 +325,7 @@ def create_app(state: CleverState) -> FastAPI:
 
     @app.put("/admin/clock")
     def clock(body: dict) -> dict:
-        state.now = datetime.fromisoformat(body["now"].replace("Z", "+00:00"))
+        state.now = datetime.fromisoformat(body["now"])
         return {"now": iso_z(state.now)}
 
     @app.get("/admin/stats")

@@ -51,7 +51,7 @@ def parse_timestamp(value: str) -> int:
     """Microseconds since the epoch of a `YYYY-MM-DDTHH:MM:SS[.f](Z|+00:00)` UTC timestamp."""
     if "T" not in value or not (value.endswith("Z") or value.endswith("+00:00")):
         raise ValueError(value)
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(value)
     return int(moment.timestamp() * 1_000_000)
 
 

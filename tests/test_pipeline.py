@@ -58,7 +58,7 @@ def test_polling_run_delivers_its_trailing_window(sandbox, districts, pipeline_e
 def test_dry_run_uploads_nothing_and_keeps_the_csv(sandbox, districts, pipeline_env):
     dag_run = run("clever_attendance_daily", TICK.replace(day=16), dry_run=True, districts=["springfield"])
     assert dag_run.state == "success"
-    springfield = next(d for d in config.load().districts if d.slug == "springfield")
+    springfield = config.load().district("springfield")
     assert held(sandbox, springfield, date(2026, 11, 16), date(2026, 11, 16)) == []
     (csv_path,) = pipeline_env.glob("clever_attendance_daily/springfield/2026-11-16_2026-11-16/*/attendance.csv")
     truth = configured_truth(districts["springfield"], springfield, date(2026, 11, 16), date(2026, 11, 16),
@@ -69,4 +69,4 @@ def test_dry_run_uploads_nothing_and_keeps_the_csv(sandbox, districts, pipeline_
 
 
 def _now(sandbox: dict) -> datetime:
-    return datetime.fromisoformat(sandbox["now"].replace("Z", "+00:00"))
+    return datetime.fromisoformat(sandbox["now"])

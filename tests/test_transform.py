@@ -48,7 +48,7 @@ def staged(district: District, start: date, end: date) -> tuple[pd.DataFrame, Ro
 
 
 def settings_for(slug: str) -> config.District:
-    return next(d for d in config.load().districts if d.slug == slug)
+    return config.load().district(slug)
 
 
 def test_golden_edge_cases_byte_for_byte():

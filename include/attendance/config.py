@@ -80,6 +80,13 @@ class Settings:
     deadline_alerts: bool = True
     source: str = field(default="", compare=False)
 
+    def district(self, slug: str) -> District:
+        """The configured district with this slug."""
+        for district in self.districts:
+            if district.slug == slug:
+                return district
+        raise ConfigError(f"{self.source}: no district with slug {slug!r}")
+
 
 DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
                  "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",

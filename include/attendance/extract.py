@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 
@@ -16,10 +15,6 @@ from include.attendance.window import Window
 
 class NothingNew(Exception):  # noqa: N818 - not an error: the district is skipped
     """Clever's last_attendance_sync has not moved since the last successful upload of this window."""
-
-
-def read_receipt(path: ObjectStoragePath) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def school_order(schools: list[str], students: list[dict], sections: list[dict]) -> list[str]:

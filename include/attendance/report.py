@@ -36,9 +36,7 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
 
 
 def _seconds(later: str, earlier: str) -> float:
-    def parse(text: str) -> datetime:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return round((parse(later) - parse(earlier)).total_seconds(), 1)
+    return round((datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds(), 1)
 
 
 def latency(completed: str | None, fresh: dict, sync: str | None) -> dict | None:

@@ -56,7 +56,7 @@ def freshness(stamps: np.ndarray, since: str | None) -> dict:
     successful upload's last_attendance_sync (all of them on a first run). Latency is measured on these:
     re-sending unchanged rows of the lookback days says nothing about how fast new attendance arrives."""
     if since:
-        stamps = stamps[stamps > int(datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() * 1e6)]
+        stamps = stamps[stamps > int(datetime.fromisoformat(since).timestamp() * 1e6)]
     if not len(stamps):
         return {"records": 0}
     oldest, p05, p50 = np.percentile(stamps, [0, 5, 50], method="lower")

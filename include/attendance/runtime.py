@@ -19,7 +19,7 @@ PERMANENT = (CleverAuthError, CleverContractError)  # retrying cannot help: fail
 
 def _district(slug: str) -> tuple[config.Settings, config.District]:
     settings = config.load()
-    return settings, next(d for d in settings.districts if d.slug == slug)
+    return settings, settings.district(slug)
 
 
 def window(context, settings: config.Settings, district: config.District) -> Window:
@@ -35,7 +35,7 @@ def window(context, settings: config.Settings, district: config.District) -> Win
 
 
 def extract(context, slug: str) -> dict:
-    from include.attendance.extract import NothingNew, extract, read_receipt
+    from include.attendance.extract import NothingNew, extract
 
     settings, district = _district(slug)
     params = context["params"]
@@ -47,7 +47,7 @@ def extract(context, slug: str) -> dict:
     folder = staging.run_folder(dag_id, slug, str(span), context["run_id"])
     receipt = staging.receipt_path(dag_id, slug, str(span))
     try:
-        manifest = extract(district, span, folder, read_receipt(receipt), bool(params.get("force")),
+        manifest = extract(district, span, folder, staging.read_receipt(receipt), bool(params.get("force")),
                            settings.chunk_days)
     except NothingNew as skip:
         staging.mark_checked(receipt, context["run_id"])
@@ -79,7 +79,7 @@ def report(context, slugs: list[str]) -> list[dict]:
     ti, dag_run, dag_id = context["ti"], context["dag_run"], context["dag"].dag_id
     rows = []
     for slug in slugs:
-        district = next(d for d in settings.districts if d.slug == slug)
+        district = settings.district(slug)
         pulled = {step: ti.xcom_pull(task_ids=f"{slug}.{step}") for step in ("extract", "transform", "upload")}
         row = district_row(slug, pulled, ti.xcom_pull(task_ids=f"{slug}.extract", key="skipped"))
         rows.append(row)

@@ -38,9 +38,13 @@ def receipt_path(dag_id: str, slug: str, window: str) -> ObjectStoragePath:
     return root() / "_receipts" / _safe(dag_id) / slug / f"{_safe(window)}.json"
 
 
+def read_receipt(path: ObjectStoragePath) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def _receipts(dag_id: str, slug: str) -> list[dict]:
     folder = root() / "_receipts" / _safe(dag_id) / slug
-    return [json.loads(p.read_text()) for p in folder.iterdir() if p.suffix == ".json"] if folder.exists() else []
+    return [read_receipt(p) for p in folder.iterdir() if p.suffix == ".json"] if folder.exists() else []
 
 
 def latest_sync(dag_id: str, slug: str) -> str | None:
@@ -56,7 +60,7 @@ def done_in_run(dag_id: str, slug: str, run_id: str) -> bool:
 
 def mark_checked(receipt: ObjectStoragePath, run_id: str) -> None:
     """Record on a window's receipt that a run found nothing new for it."""
-    receipt.write_text(json.dumps({**json.loads(receipt.read_text()), "checked_by_run": run_id}, indent=2))
+    receipt.write_text(json.dumps({**read_receipt(receipt), "checked_by_run": run_id}, indent=2))
 
 
 def make_private(folder: ObjectStoragePath) -> None:
