@@ -7,6 +7,7 @@ import io
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from include.attendance import config, records
 from include.attendance.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv
-from include.attendance.transform import Roster, transform
+from include.attendance.transform import Roster, _key, _latest, transform
 from sandbox.generator import District
 from sandbox.truth import HEADER, configured_truth
 from tests.conftest import NOW, WEEK
@@ -57,11 +58,12 @@ def test_golden_edge_cases_byte_for_byte():
     result = transform(records.read_raw(folder / "raw.csv"),
                        records.read_roster(lambda name: open(folder / f"{name}.csv", "rb")),
                        district, date(2026, 11, 16), date(2026, 11, 17))
+    AttendanceCsv.validate(result.csv)
     assert csv_text(result.csv) == (folder / "attendance.csv").read_text(encoding="utf-8")
     assert csv_text(result.rejects) == (folder / "rejects.csv").read_text(encoding="utf-8")
     assert result.counts == {
-        "read": 16, "delivered": 6, "rejected": 9, "superseded": 1, "unmapped_excuse_codes": 1,
-        "rejected_by_reason": {"identity_collision": 1, "invalid_record": 2, "missing_section": 1,
+        "read": 18, "delivered": 6, "rejected": 11, "superseded": 1, "unmapped_excuse_codes": 1,
+        "rejected_by_reason": {"identity_collision": 1, "invalid_record": 4, "missing_section": 1,
                                "no_student_number": 1, "outside_window": 1, "unknown_school": 1,
                                "unknown_section": 1, "unknown_student": 1}}
 
@@ -136,3 +138,22 @@ def test_properties_every_record_accounted_for(rows, numbers):
     AttendanceCsv.validate(result.csv)
     assert set(result.rejects["reason"]) <= REASONS
     assert sum(counts["rejected_by_reason"].values()) == counts["rejected"]
+
+
+version = st.tuples(st.integers(-1, 3), st.integers(-1, 3), st.integers(0, 4), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(versions=st.lists(version, max_size=40), spread=st.sampled_from([1, 2**40]))
+def test_latest_keeps_the_newest_version_of_each_key_in_key_order(versions, spread):
+    """De-duplication against a dictionary model; a spread of 2**40 makes the combined key renumber itself
+    (it would overflow int64), which must neither merge keys nor change their order."""
+    first, second = (np.array([v[i] * spread if v[i] >= 0 else -1 for v in versions], dtype=np.int64) for i in (0, 1))
+    stamps = np.array([v[2] for v in versions], dtype=np.int64)
+    among = np.array([v[3] for v in versions], dtype=bool)
+    newest: dict[tuple, int] = {}
+    for row, (a, b, stamp, wanted) in enumerate(zip(first, second, stamps, among, strict=True)):
+        if wanted and ((a, b) not in newest or stamp >= stamps[newest[a, b]]):
+            newest[a, b] = row  # a later stamp wins; on a tie, the later read
+    expected = [newest[key] for key in sorted(newest)]
+    assert _latest(_key([first, second]), stamps, among).tolist() == expected

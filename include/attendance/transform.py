@@ -2,6 +2,7 @@
 
 Every record read ends in exactly one of three places: delivered (a CSV row), rejected (with a
 machine-readable reason), or superseded (an older version of a record that was read again).
+The CSV rows are checked against their own schema by whoever writes them (`reshape`, while writing).
 
 Speed comes from working on integer codes: each column is factorized once, every lookup is
 done on the distinct values only, and the string columns are filtered and sorted in one take.
@@ -9,6 +10,8 @@ done on the distinct values only, and the string columns are filtered and sorted
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -22,14 +25,13 @@ from include.attendance.config import District
 from include.attendance.schemas import (
     CLEVER_FIELDS,
     CSV_COLUMNS,
+    IDENTITY,
     MODES,
     PRESENCE,
-    AttendanceCsv,
     CleverAttendance,
 )
 
 REJECT_COLUMNS = ["reason", "detail", "attendance_date", "school_id", "student_id", "section_id", "last_modified"]
-WHOLE_SECOND_Z = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 
 
 @dataclass
@@ -55,19 +57,31 @@ def _filled(values: pd.Series, fallback: pd.Series) -> pd.Series:
     return values.where(values.notna() & (values != ""), fallback)
 
 
+@dataclass
 class Coded:
     """A column as integer codes over its distinct values (-1: missing): lookups touch each value once."""
 
-    def __init__(self, column: pd.Series, sort: bool = False) -> None:
-        self.codes, uniques = pd.factorize(column, sort=sort)
-        self.values = pd.Series(uniques, dtype="str")
+    codes: np.ndarray
+    values: pd.Series
+
+    @classmethod
+    def of(cls, column: pd.Series, sort: bool = False) -> Coded:
+        codes, uniques = pd.factorize(column, sort=sort)
+        return cls(codes, pd.Series(uniques, dtype="str"))
 
     def _spread(self, per_value: np.ndarray, missing: object) -> np.ndarray:
         return np.append(per_value, np.array([missing], dtype=per_value.dtype))[self.codes]
 
     def isin(self, index: pd.Index) -> np.ndarray:
-        known = set(index)  # a set: pandas' isin on Arrow strings is far slower for this
-        return self._spread(np.fromiter((v in known for v in self.values), bool, len(self.values)), False)
+        return self._spread(pd.Index(index, dtype="str").get_indexer(self.values) >= 0, False)
+
+    def holds(self, predicate: Callable[[str], bool]) -> np.ndarray:
+        """`predicate(value)` per row, asked once per distinct value; False where missing."""
+        return self._spread(np.fromiter(map(predicate, self.values), bool, len(self.values)), False)
+
+    def where(self, mask: np.ndarray) -> Coded:
+        """The same values, missing where `mask` is False."""
+        return Coded(np.where(mask, self.codes, -1), self.values)
 
     def eq(self, value: str) -> np.ndarray:
         return self._spread((self.values == value).to_numpy(bool), False)
@@ -80,24 +94,39 @@ class Coded:
         return pd.Categorical.from_codes(value_codes[self.codes], categories=values)
 
 
-def _group(keys: list[np.ndarray]) -> np.ndarray:
-    """One int64 per distinct combination of code arrays (codes may be -1)."""
-    group = np.zeros(len(keys[0]), dtype=np.int64)
-    for k in keys:
-        group = group * (int(k.max(initial=0)) + 2) + (k + 1)
-    return group
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
-def _latest(keys: list[np.ndarray], stamps: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Among the rows marked `among`, True for the latest stamp of each key (the last read, on a tie)."""
+def _key(codes: list[np.ndarray]) -> np.ndarray:
+    """One int64 per distinct combination of code arrays (codes may be -1), in the combinations' order."""
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for c in codes:
+        size = int(c.max(initial=0)) + 2
+        if int(key.max(initial=0)) >= np.iinfo(np.int64).max // size:  # would overflow: renumber densely, in order
+            key = pd.factorize(key, sort=True)[0]
+        key = key * size + (c + 1)
+    return key
+
+
+def _latest(key: np.ndarray, stamps: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """The rows marked `among` that hold the latest stamp of their key (the last read, on a tie), in key order."""
     rows = np.flatnonzero(among)
-    group = _group([k[rows] for k in keys])
-    order = np.lexsort((rows, stamps[rows], group))
+    rows = rows[np.argsort(key[rows])]
+    same = key[rows][1:] == key[rows][:-1]
+    keep = np.ones(len(rows), dtype=bool)
+    keep[1:] &= ~same
+    keep[:-1] &= ~same  # rows whose key is read once stay; the others are settled by their stamps
+    twins = np.flatnonzero(~keep)
+    order = twins[np.lexsort((rows[twins], stamps[rows[twins]], key[rows[twins]]))]
     last = np.ones(len(order), dtype=bool)
-    last[:-1] = group[order][1:] != group[order][:-1]
-    keep = np.zeros(len(stamps), dtype=bool)
-    keep[rows[order[last]]] = True
-    return keep
+    last[:-1] = key[rows[order]][1:] != key[rows[order]][:-1]
+    keep[order[last]] = True
+    return rows[keep]
 
 
 def _text(categorical: pd.Categorical, order: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -133,13 +162,25 @@ def _code_rules(kind: Coded, status: Coded, excuse: Coded, district: District) -
     return rule, named
 
 
-def _timestamps(values: pd.Series, parsed: pd.Series) -> pd.Series:
+def _stamps(values: pd.Series, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each valid row's time in UTC microseconds, and whether it names a real time (not a 25th hour)."""
+    text = values.where(valid)
+    try:
+        nanos = pc.cast(pa.array(text.array), pa.timestamp("ns", "UTC")).cast(pa.int64())
+    except pa.ArrowInvalid:  # Arrow refuses the whole column for one unreal time: pandas marks which
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce").dt.tz_convert(None)
+        nanos = pa.array(parsed.to_numpy().astype("datetime64[ns]").astype("int64"), mask=parsed.isna().to_numpy())
+    real = nanos.is_valid().to_numpy(zero_copy_only=False)
+    return pc.fill_null(nanos, 0).to_numpy() // 1000, real
+
+
+def _timestamps(values: pd.Series, stamps: np.ndarray) -> pd.Series:
     """ISO-8601 UTC with a Z; whole-second Z stamps (Clever's usual form) pass through untouched."""
-    fast = pd.Series(pc.match_substring_regex(pa.array(values), WHOLE_SECOND_Z).to_numpy(zero_copy_only=False),
-                     index=values.index)
+    # validated stamps are 20 characters long exactly when they are whole seconds with a Z
+    fast = pc.equal(pc.binary_length(pa.array(values.array)), 20).to_numpy(zero_copy_only=False)
     if fast.all():
         return values
-    slow = parsed[~fast]
+    slow = pd.Series(pd.to_datetime(stamps[~fast], unit="us"), index=values.index[~fast])
     text = slow.dt.strftime("%Y-%m-%dT%H:%M:%S")
     fraction = slow.dt.microsecond != 0
     text[fraction] = text[fraction] + "." + slow[fraction].dt.strftime("%f").str.rstrip("0")
@@ -152,28 +193,38 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
     reason = np.full(len(raw), None, dtype=object)
     detail = np.full(len(raw), "", dtype=object)
 
-    faults = _schema_faults(raw)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Clever's schema is checked on the second core (mostly Arrow kernels, free of the GIL) while
+        # the columns are coded on this one: neither changes `raw`
+        checking = pool.submit(_schema_faults, raw)
+        day = Coded.of(raw["attendance_date"], sort=True)
+        student, school = Coded.of(raw["student_id"]), Coded.of(raw["school_id"])
+        section = Coded.of(raw["section_id"])
+        kind, status = Coded.of(raw["attendance_type"]), Coded.of(raw["attendance_status"])
+        excuse = Coded.of(raw["excuse_code"])
+        faults = checking.result()
     reason[faults.index.to_numpy(dtype=int)] = "invalid_record"
     detail[faults.index.to_numpy(dtype=int)] = faults.to_numpy()
-    day = raw["attendance_date"]
-    outside = (reason == None) & ((day < start.isoformat()) | (day > end.isoformat())).to_numpy(bool)  # noqa: E711
-    reason[outside] = "outside_window"
-    detail[outside] = f"window is {start}..{end}"
+    stamps, real_time = _stamps(raw["last_modified"], reason == None)  # noqa: E711
+    for why, mask, text in [
+        ("invalid_record", ~day.holds(_is_date), "attendance_date is not a calendar date"),
+        ("invalid_record", ~real_time, "last_modified is not a real time"),
+        ("outside_window", ~day.holds(lambda d: str(start) <= d <= str(end)), f"window is {start}..{end}"),
+    ]:
+        mask &= reason == None  # noqa: E711
+        reason[mask], detail[mask] = why, text
 
-    parsed = pd.to_datetime(raw["last_modified"], utc=True, format="ISO8601", errors="coerce")
-    stamps = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]").astype("int64")
-    day, student, school = Coded(raw["attendance_date"], sort=True), Coded(raw["student_id"]), Coded(raw["school_id"])
-    section = Coded(raw["section_id"])
-    newest = _latest([day.codes, student.codes, section.codes, school.codes], stamps, among=reason == None)  # noqa: E711
-    superseded = int(((reason == None) & ~newest).sum())  # noqa: E711
-    open_ = newest  # rows still to place: the latest version of each valid record
+    valid = reason == None  # noqa: E711
+    newest = _latest(_key([day.codes, student.codes, section.codes, school.codes]), stamps, among=valid)
+    superseded = int(valid.sum()) - len(newest)
+    open_ = np.zeros(len(raw), dtype=bool)
+    open_[newest] = True  # rows still to place: the latest version of each valid record
 
     students = roster.students
     number = student.map(_filled(students[district.student_number_field], students["sis_id"]))
-    kind, status = Coded(raw["attendance_type"]), Coded(raw["attendance_status"])
     is_section = kind.eq("section")
     has_section = section.codes >= 0
-    rule, named = _code_rules(kind, status, excuse := Coded(raw["excuse_code"]), district)
+    rule, named = _code_rules(kind, status, excuse, district)
     for why, mask in [
         ("unknown_student", ~student.isin(students.index)),
         ("no_student_number", number.codes == number.categories.get_loc("")),
@@ -186,13 +237,14 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
         open_ &= ~mask
 
     sections = roster.sections
-    meeting = Coded(raw["section_id"].where(is_section))
+    meeting = section.where(is_section)
     us_dates = day.values.str[5:7] + "/" + day.values.str[8:10] + "/" + day.values.str[:4]
     # presence: the rule's own, else Absent for an absence and Present for the rest (codes into PRESENCE)
     own = np.array([PRESENCE.index(r.presence) if r.presence else -1 for r in district.code_map] + [-1])[rule]
     presence = np.where(own >= 0, own, np.where(status.eq("absent"), PRESENCE.index("Absent"),
                                                 PRESENCE.index("Present")))
-    comment = Coded(raw["excuse_code"].str.slice(0, 255))  # the CSV's limit
+    att_code, att_codes = pd.factorize(np.array([r.att_code for r in district.code_map] + [""], dtype=object))
+    comment = Coded.of(raw["excuse_code"].str.slice(0, 255))  # the CSV's limit
     columns = {
         "SchoolID": school.map(_filled(roster.schools["school_number"], roster.schools["sis_id"])),
         "Student_Number": number,
@@ -201,23 +253,19 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
         "Period": meeting.map(sections["period"]),
         "Course_Number": meeting.map(sections["course"].map(roster.courses["number"])),
         "Section_Number": meeting.map(_filled(sections["section_number"], sections["sis_id"])),
-        "Att_Code": pd.Categorical(np.array([r.att_code for r in district.code_map] + [""], dtype=object)[rule]),
+        "Att_Code": pd.Categorical.from_codes(att_code[rule], categories=att_codes),
         "Presence_Status_CD": pd.Categorical.from_codes(presence, categories=list(PRESENCE)),
         "Att_Comment": pd.Categorical.from_codes(np.where(named, -1, comment.codes), categories=comment.values)
         .add_categories([""]).fillna(""),
     }
 
     # two Clever records that land on one CSV identity: the later stays, the other is rejected
-    identity = [columns[c].codes for c in ("SchoolID", "Student_Number", "Att_Mode_Code", "Period",
-                                            "Section_Number")] + [day.codes]
-    kept = _latest(identity, stamps, among=open_)
-    reason[open_ & ~kept] = "identity_collision"
-    delivered = np.flatnonzero(kept)
-    keys = [day.codes] + identity[:5]
-    order = delivered[np.lexsort([k[delivered] for k in reversed(keys)])]
+    identity = _key([day.codes] + [columns[c].codes for c in IDENTITY if c != "Att_Date"])
+    order = _latest(identity, stamps, among=open_)  # by date, then the identity's columns: codes sort as values
+    open_[order] = False
+    reason[open_] = "identity_collision"
     out = pd.DataFrame({name: _text(columns[name], order) for name in columns}, columns=CSV_COLUMNS)
-    out["Last_Modified"] = _timestamps(raw["last_modified"].take(order), parsed.take(order)).astype("str").array
-    AttendanceCsv.validate(out)  # a failure here is our bug, not Clever's: it stops the task
+    out["Last_Modified"] = _timestamps(raw["last_modified"].take(order), stamps[order]).astype("str").array
 
     rejected = np.flatnonzero(reason != None)  # noqa: E711
     rejects = pd.DataFrame({"reason": reason[rejected], "detail": detail[rejected],
