@@ -109,7 +109,7 @@ record = st.fixed_dictionaries({
     "school_id": ids(["sc1", "sc2", "sc9"]),
     "student_id": ids(["s1", "s2", "s3", "s4", "s9"]),
     "section_id": ids(["se1", "se2", "se9", None]),
-    "excuse_code": ids([None, "ILL", "BUS", 'a "quoted", code']),
+    "excuse_code": ids([None, "ILL", "BUS", 'a "quoted", code', "L" * 300, "L" * 255 + "M"]),
 })
 student = st.tuples(ids(["200001", "200002", None, ""]), ids(["900001", "900002", ""]))
 

@@ -31,6 +31,8 @@ from include.attendance.schemas import (
     CleverAttendance,
 )
 
+RECORD_IDENTITY = ["attendance_date", "student_id", "section_id", "school_id"]  # versions of one record share it
+CODED_FIELDS = [*RECORD_IDENTITY, "attendance_type", "attendance_status", "excuse_code"]
 REJECT_COLUMNS = ["reason", "detail", "attendance_date", "school_id", "student_id", "section_id", "last_modified"]
 
 
@@ -187,56 +189,25 @@ def _timestamps(values: pd.Series, stamps: np.ndarray) -> pd.Series:
     return values.where(fast, text + "Z")
 
 
-def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date, end: date) -> Result:
-    """The CSV rows, the rejects and the counts for one district and date window."""
-    raw = raw.reindex(columns=CLEVER_FIELDS).reset_index(drop=True)
-    reason = np.full(len(raw), None, dtype=object)
-    detail = np.full(len(raw), "", dtype=object)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # Clever's schema is checked on the second core (mostly Arrow kernels, free of the GIL) while
-        # the columns are coded on this one: neither changes `raw`
-        checking = pool.submit(_schema_faults, raw)
-        day = Coded.of(raw["attendance_date"], sort=True)
-        student, school = Coded.of(raw["student_id"]), Coded.of(raw["school_id"])
-        section = Coded.of(raw["section_id"])
-        kind, status = Coded.of(raw["attendance_type"]), Coded.of(raw["attendance_status"])
-        excuse = Coded.of(raw["excuse_code"])
-        faults = checking.result()
-    reason[faults.index.to_numpy(dtype=int)] = "invalid_record"
-    detail[faults.index.to_numpy(dtype=int)] = faults.to_numpy()
-    stamps, real_time = _stamps(raw["last_modified"], reason == None)  # noqa: E711
-    for why, mask, text in [
-        ("invalid_record", ~day.holds(_is_date), "attendance_date is not a calendar date"),
-        ("invalid_record", ~real_time, "last_modified is not a real time"),
-        ("outside_window", ~day.holds(lambda d: str(start) <= d <= str(end)), f"window is {start}..{end}"),
-    ]:
-        mask &= reason == None  # noqa: E711
-        reason[mask], detail[mask] = why, text
-
-    valid = reason == None  # noqa: E711
-    newest = _latest(_key([day.codes, student.codes, section.codes, school.codes]), stamps, among=valid)
-    superseded = int(valid.sum()) - len(newest)
-    open_ = np.zeros(len(raw), dtype=bool)
-    open_[newest] = True  # rows still to place: the latest version of each valid record
-
-    students = roster.students
+def _csv_columns(coded: dict[str, Coded], roster: Roster, district: District
+                 ) -> tuple[dict[str, pd.Categorical], list[tuple[str, np.ndarray]]]:
+    """Per record, each CSV column's value (as categoricals), and the reasons, in order, it cannot be a row."""
+    day, student, school, section = (coded[f] for f in ("attendance_date", "student_id", "school_id", "section_id"))
+    kind, status, excuse = (coded[f] for f in ("attendance_type", "attendance_status", "excuse_code"))
+    students, sections = roster.students, roster.sections
     number = student.map(_filled(students[district.student_number_field], students["sis_id"]))
     is_section = kind.eq("section")
     has_section = section.codes >= 0
     rule, named = _code_rules(kind, status, excuse, district)
-    for why, mask in [
+    unplaceable = [
         ("unknown_student", ~student.isin(students.index)),
         ("no_student_number", number.codes == number.categories.get_loc("")),
         ("unknown_school", ~school.isin(roster.schools.index)),
         ("missing_section", is_section & ~has_section),
-        ("unknown_section", is_section & has_section & ~section.isin(roster.sections.index)),
+        ("unknown_section", is_section & has_section & ~section.isin(sections.index)),
         ("no_code_rule", rule == -1),
-    ]:
-        reason[open_ & mask] = why
-        open_ &= ~mask
+    ]
 
-    sections = roster.sections
     meeting = section.where(is_section)
     us_dates = day.values.str[5:7] + "/" + day.values.str[8:10] + "/" + day.values.str[:4]
     # presence: the rule's own, else Absent for an absence and Present for the rest (codes into PRESENCE)
@@ -244,7 +215,7 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
     presence = np.where(own >= 0, own, np.where(status.eq("absent"), PRESENCE.index("Absent"),
                                                 PRESENCE.index("Present")))
     att_code, att_codes = pd.factorize(np.array([r.att_code for r in district.code_map] + [""], dtype=object))
-    comment = Coded.of(raw["excuse_code"].str.slice(0, 255))  # the CSV's limit
+    comment = pd.Series(excuse.values.str.slice(0, 255).to_numpy(), index=excuse.values)  # the CSV's limit
     columns = {
         "SchoolID": school.map(_filled(roster.schools["school_number"], roster.schools["sis_id"])),
         "Student_Number": number,
@@ -255,9 +226,44 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
         "Section_Number": meeting.map(_filled(sections["section_number"], sections["sis_id"])),
         "Att_Code": pd.Categorical.from_codes(att_code[rule], categories=att_codes),
         "Presence_Status_CD": pd.Categorical.from_codes(presence, categories=list(PRESENCE)),
-        "Att_Comment": pd.Categorical.from_codes(np.where(named, -1, comment.codes), categories=comment.values)
-        .add_categories([""]).fillna(""),
+        "Att_Comment": excuse.where(~named).map(comment),  # an excuse code no rule named
     }
+    return columns, unplaceable
+
+
+def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date, end: date) -> Result:
+    """The CSV rows, the rejects and the counts for one district and date window."""
+    raw = raw.reindex(columns=CLEVER_FIELDS).reset_index(drop=True)
+    reason = np.full(len(raw), None, dtype=object)
+    detail = np.full(len(raw), "", dtype=object)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Clever's schema is checked on the second core (mostly Arrow kernels, free of the GIL) while
+        # the records are mapped on this one: neither changes `raw`
+        checking = pool.submit(_schema_faults, raw)
+        coded = {f: Coded.of(raw[f], sort=f == "attendance_date") for f in CODED_FIELDS}
+        columns, unplaceable = _csv_columns(coded, roster, district)
+        faults = checking.result()
+    reason[faults.index.to_numpy(dtype=int)] = "invalid_record"
+    detail[faults.index.to_numpy(dtype=int)] = faults.to_numpy()
+    day = coded["attendance_date"]
+    stamps, real_time = _stamps(raw["last_modified"], reason == None)  # noqa: E711
+    for why, mask, text in [
+        ("invalid_record", ~day.holds(_is_date), "attendance_date is not a calendar date"),
+        ("invalid_record", ~real_time, "last_modified is not a real time"),
+        ("outside_window", ~day.holds(lambda d: str(start) <= d <= str(end)), f"window is {start}..{end}"),
+    ]:
+        mask &= reason == None  # noqa: E711
+        reason[mask], detail[mask] = why, text
+
+    valid = reason == None  # noqa: E711
+    newest = _latest(_key([coded[f].codes for f in RECORD_IDENTITY]), stamps, among=valid)
+    superseded = int(valid.sum()) - len(newest)
+    open_ = np.zeros(len(raw), dtype=bool)
+    open_[newest] = True  # rows still to place: the latest version of each valid record
+    for why, mask in unplaceable:
+        reason[open_ & mask] = why
+        open_ &= ~mask
 
     # two Clever records that land on one CSV identity: the later stays, the other is rejected
     identity = _key([day.codes] + [columns[c].codes for c in IDENTITY if c != "Att_Date"])
