@@ -74,9 +74,14 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--measure":
         print(json.dumps(measure(Path(sys.argv[2]))))
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--stage":
+        print(stage(Path(sys.argv[2])))
+        return
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp:
-        raw_file = stage(Path(tmp))
+        # staged by a process of its own, which returns its gigabytes of generator state before the runs
+        done = subprocess.run([sys.executable, __file__, "--stage", tmp], check=True, capture_output=True, text=True)
+        raw_file = Path(done.stdout.strip().splitlines()[-1])
         os.sync()  # the extract writes over minutes, so its pages are on disk long before the transform runs
         for _ in range(RUNS):
             done = subprocess.run([sys.executable, __file__, "--measure", str(raw_file)],

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.attendance import config, records
-from include.attendance.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv
+from include.attendance.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv, CsvSchemaError, check_csv
 from include.attendance.transform import Roster, _key, _latest, transform
 from sandbox.generator import District
 from sandbox.truth import HEADER, configured_truth
@@ -157,3 +157,15 @@ def test_latest_keeps_the_newest_version_of_each_key_in_key_order(versions, spre
             newest[a, b] = row  # a later stamp wins; on a tie, the later read
     expected = [newest[key] for key in sorted(newest)]
     assert _latest(_key([first, second]), stamps, among).tolist() == expected
+
+
+def test_a_csv_failing_its_own_schema_stops_without_showing_student_data():
+    row = {"SchoolID": "101", "Student_Number": "200001", "Att_Date": "11/16/2026", "Att_Mode_Code": "ATT_ModeDaily",
+           "Period": "", "Course_Number": "", "Section_Number": "", "Att_Code": "", "Presence_Status_CD": "Present",
+           "Att_Comment": "", "Last_Modified": "2026-11-16T10:00:00Z"}
+    rows = pd.DataFrame([row, row, {**row, "Student_Number": "200002", "Att_Date": "2026-11-16"}], dtype="str")
+    with pytest.raises(CsvSchemaError) as raised:
+        check_csv(rows)
+    message = str(raised.value)
+    assert "Att_Date fails str_matches" in message and "multiple_fields_uniqueness" in message
+    assert "200001" not in message and "200002" not in message and raised.value.__cause__ is None

@@ -17,7 +17,7 @@ from airflow.sdk import ObjectStoragePath
 
 from include.attendance import records, staging
 from include.attendance.config import District
-from include.attendance.schemas import AttendanceCsv
+from include.attendance.schemas import check_csv
 from include.attendance.transform import transform
 from include.attendance.window import Window
 
@@ -47,7 +47,7 @@ def reshape(district: District, manifest: dict) -> dict:
                 result = transform(records.read_raw(f), roster, district, chunk.start, chunk.end)
             # the CSV failing its own schema is our bug, not Clever's: it stops the task before any upload.
             # Checked while it is written: both are mostly Arrow work, which runs on the second core.
-            checked = checker.submit(AttendanceCsv.validate, result.csv)
+            checked = checker.submit(check_csv, result.csv)
             records.write_frame(result.csv, out, header=n == 0)
             records.write_frame(result.rejects, rejected, header=n == 0)
             checked.result()

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -68,3 +70,17 @@ class AttendanceCsv(pa.DataFrameModel):
 CSV_COLUMNS: list[str] = list(AttendanceCsv.to_schema().columns)
 IDENTITY: list[str] = AttendanceCsv.Config.unique
 CLEVER_FIELDS: list[str] = list(CleverAttendance.to_schema().columns)
+
+
+class CsvSchemaError(Exception):
+    """The CSV failed its own schema: a bug in the transform, not a fault in Clever's data."""
+
+
+def check_csv(rows: pd.DataFrame) -> None:
+    """Validate CSV rows; a failure names columns, checks and row counts, never values (they are student data)."""
+    try:
+        AttendanceCsv.validate(rows, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        found = errors.failure_cases.groupby(["column", "check"], dropna=False).size()
+        summary = "; ".join(f"{column} fails {check} ({n} values)" for (column, check), n in found.items())
+        raise CsvSchemaError(f"attendance.csv fails its own schema, a bug in the transform: {summary}") from None
