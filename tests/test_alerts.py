@@ -27,13 +27,14 @@ def test_categories_follow_the_cause():
 
 @pytest.mark.timeout(300)
 def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_category(
-        sandbox, districts, pipeline_env, districts_file, smtp, monkeypatch):
+        sandbox, districts, pipeline_env, districts_file, smtp, slack, monkeypatch):
     text = districts_file.read_text().replace(
         "    timezone: America/Chicago\n",
         "    timezone: America/Chicago\n    clever_conn_id: clever_rotated_away\n").replace(
         "alert_emails: []", "alert_emails: [attendance-team@district.test]")
     districts_file.write_text(text)
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp.connection)
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ATTENDANCE", slack.connection)
     monkeypatch.setenv("AIRFLOW_CONN_CLEVER_ROTATED_AWAY", json.dumps({
         "conn_type": "http", "host": sandbox["clever_url"], "login": sandbox["clever_client_id"],
         "password": "an-old-secret", "extra": {"oauth_url": sandbox["clever_url"]}}))
@@ -49,6 +50,10 @@ def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_
     assert "What to do next: Check the Clever connection" in body
     assert "/dags/clever_attendance_daily/runs/" in body and "/tasks/shelbyville.extract" in body
     assert smtp.messages[0]["To"] == "attendance-team@district.test"
+    ((path, post),) = slack.posts
+    assert path == "/services/T0000/B0000/not-a-secret"
+    text = body.removeprefix("<pre>").removesuffix("</pre>")
+    assert post["text"] == f"*{subject}*\n```{text}```", "Slack gets the same notice as the e-mail"
     students = districts["shelbyville"].students
     for secret in {s["roles"]["student"]["sis_id"] for s in students} - {""} | {s["name"]["last"] for s in students}:
         assert secret not in body
