@@ -70,3 +70,16 @@ def test_dry_run_uploads_nothing_and_keeps_the_csv(sandbox, districts, pipeline_
 
 def _now(sandbox: dict) -> datetime:
     return datetime.fromisoformat(sandbox["now"])
+
+
+def test_a_roster_object_served_twice_is_kept_once_the_last_version(caplog):
+    from include.attendance.extract import one_per_id
+
+    served = [{"id": "s1", "roles": {"student": {"sis_id": "900001"}}},
+              {"id": "s2", "roles": {"student": {"sis_id": "900002"}}},
+              {"id": "s1", "roles": {"student": {"sis_id": "900011"}}}]
+    with caplog.at_level("WARNING"):
+        kept = one_per_id(served, "students", "springfield")
+    assert kept == [served[2], served[1]]
+    assert caplog.messages == ["Clever district springfield: 1 students served more than once; "
+                               "the last version of each is used"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 
@@ -12,9 +13,21 @@ from include.attendance import records, staging
 from include.attendance.config import District
 from include.attendance.window import Window
 
+log = logging.getLogger(__name__)
+
 
 class NothingNew(Exception):  # noqa: N818 - not an error: the district is skipped
     """Clever's last_attendance_sync has not moved since the last successful upload of this window."""
+
+
+def one_per_id(rows: list[dict], name: str, slug: str) -> list[dict]:
+    """One roster object per Clever id, the last served winning: the lookups need unique ids, and a list
+    that changed while it was paged through can serve an object twice."""
+    latest = {row["id"]: row for row in rows}
+    if len(latest) < len(rows):
+        log.warning("Clever district %s: %d %s served more than once; the last version of each is used",
+                    slug, len(rows) - len(latest), name)
+    return list(latest.values())
 
 
 def school_order(schools: list[str], students: list[dict], sections: list[dict]) -> list[str]:
@@ -34,8 +47,9 @@ def extract(district: District, window: Window, folder: ObjectStoragePath, recei
     if receipt and not force and sync and receipt.get("last_attendance_sync") == sync:
         raise NothingNew(f"Clever district {district.slug}: nothing new since last_attendance_sync {sync}; "
                          f"window {window} was uploaded at {receipt.get('completedAt')}")
-    roster = {"schools": list(hook.iter_schools()), "students": list(hook.iter_students()),
-              "sections": list(hook.iter_sections()), "courses": list(hook.iter_courses())}
+    lists = {"schools": hook.iter_schools, "students": hook.iter_students, "sections": hook.iter_sections,
+             "courses": hook.iter_courses}
+    roster = {name: one_per_id(list(read()), name, district.slug) for name, read in lists.items()}
     shared = {s["id"] for s in roster["schools"]}
     wanted = list(district.schools or sorted(shared))
     missing = sorted(set(wanted) - shared)
