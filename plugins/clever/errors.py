@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from service_failures import ServiceError
 
-class CleverError(Exception):
-    """A Clever call failed; the message names Clever, the district and the step, never student data."""
 
+class CleverError(ServiceError):
+    """A Clever call failed."""
+
+    service = "Clever"
     category = "Clever error"
-
-    def __init__(self, district_id: str, step: str, detail: str) -> None:
-        super().__init__(f"Clever {self.category} for district {district_id} during {step}: {detail}")
-        self.district_id = district_id
-        self.step = step
 
 
 class CleverAuthError(CleverError):

@@ -19,12 +19,12 @@ from requests.adapters import HTTPAdapter
 from clever.errors import CleverAuthError, CleverContractError, CleverUnavailableError
 from clever.ratelimit import RateLimiter, retry_at
 from connection_url import base_url
+from service_failures import NETWORK_ERRORS, backoff_seconds
 
 API = "/v3.1"
 ROSTER_LIMIT = 10_000
 ATTENDANCE_LIMIT = 1_000
 TRANSIENT_STATUSES = {500, 502, 503, 504}
-NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 REQUIRED = ("attendance_date", "attendance_status", "attendance_type", "created", "last_modified",
             "district_id", "school_id", "student_id")
 OPTIONAL = ("section_id", "excuse_code", "sis_id")
@@ -189,7 +189,7 @@ class CleverHook(BaseHook):
     def _backoff(self, failures: int, step: str, why: str) -> int:
         if failures >= self.max_retries:
             raise CleverUnavailableError(self.district_id, step, f"{why}, {failures + 1} attempts")
-        delay = min(60.0, self.backoff * 2**failures) * random.uniform(0.5, 1.0)
+        delay = backoff_seconds(self.backoff, failures)
         self.log.warning("Clever district %s: %s on %s; retry %d in %.1fs", self.district_id, why, step,
                          failures + 1, delay)
         self.stats.add(retries=1, waited_seconds=delay)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from service_failures import ServiceError
 
-class SafetyShieldError(Exception):
-    """A Safety Shield step failed; the message names Clever, the district and the step, never student data."""
 
+class SafetyShieldError(ServiceError):
+    """A Safety Shield step failed; the message names Clever's attendance too."""
+
+    service = "Safety Shield"
     category = "Safety Shield error"
-
-    def __init__(self, district: str, step: str, detail: str) -> None:
-        super().__init__(f"Safety Shield {self.category} for Clever attendance of district {district} "
-                         f"during {step}: {detail}")
-        self.district = district
-        self.step = step
+    subject = "Clever attendance of district"
 
 
 class SafetyShieldRefusedError(SafetyShieldError):

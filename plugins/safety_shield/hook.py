@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 import requests
@@ -10,9 +9,9 @@ from airflow.sdk import BaseHook
 
 from connection_url import base_url
 from safety_shield.errors import SafetyShieldRefusedError, SafetyShieldUnavailableError
+from service_failures import NETWORK_ERRORS, backoff_seconds
 
 UPLOADS = "/api/v1/dataFileUpload"
-NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 FINAL = ("completed", "failed")
 
 
@@ -71,7 +70,7 @@ class SafetyShieldHook(BaseHook):
                 why, wait = f"HTTP {answer.status_code}", _retry_after(answer)
             if attempt == self.max_retries:
                 raise SafetyShieldUnavailableError(self.district, step, f"{why}, {attempt + 1} attempts")
-            delay = wait if wait is not None else min(60.0, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+            delay = wait if wait is not None else backoff_seconds(self.backoff, attempt)
             self.log.warning("Safety Shield, Clever district %s: %s during %s; retry %d in %.1fs",
                              self.district, why, step, attempt + 1, delay)
             time.sleep(delay)
