@@ -174,7 +174,23 @@ class _Checker:
         return tuple(out)
 
 
-def _district(source: str, n: int, raw: Any, defaults: dict[str, Any]) -> District:
+def _inherited(check: _Checker) -> dict[str, Any]:
+    """The district settings the defaults may give, read and checked: for the defaults and for each district."""
+    return {
+        "clever_conn_id": check.text("clever_conn_id", default="clever_default"),
+        "safety_shield_conn_id": check.text("safety_shield_conn_id", default="safety_shield_default"),
+        "timezone": check.timezone("timezone", "America/New_York"),
+        "lookback_days": check.number("lookback_days", 3, 0, 180, whole=True),
+        "student_number_field": check.choice("student_number_field", "student_number", NUMBER_FIELDS),
+        "schools": check.schools("all"),
+        "max_reject_share": float(check.number("max_reject_share", 0.01, 0, 1)),
+        "latency_sla_minutes": float(check.number("latency_sla_minutes", 30, 1, 24 * 60)),
+        "alert_emails": check.emails("alert_emails"),
+    }
+
+
+def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_rules: tuple[CodeRule, ...]
+              ) -> District:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: district #{n}: must be a mapping")
     where = f"district {raw.get('slug')!r}" if raw.get("slug") else f"district #{n}"
@@ -182,36 +198,13 @@ def _district(source: str, n: int, raw: Any, defaults: dict[str, Any]) -> Distri
     unknown = set(raw) - DISTRICT_KEYS
     if unknown:
         raise check.fail(sorted(unknown)[0], "is not a known setting")
-    merged = _Checker(source, where, {**defaults, **raw})
-    own_rules = check.code_map([])
-    default_rules = _Checker(source, "defaults", defaults).code_map(DEFAULT_CODE_MAP)
     return District(
         slug=check.text("slug", SLUG), name=check.text("name"),
         clever_district_id=check.text("clever_district_id", re.compile(r"^[0-9a-f]{24}$")),
         safety_shield_district_id=check.text("safety_shield_district_id"),
-        clever_conn_id=merged.text("clever_conn_id", default="clever_default"),
-        safety_shield_conn_id=merged.text("safety_shield_conn_id", default="safety_shield_default"),
-        timezone=merged.timezone("timezone", "America/New_York"),
-        lookback_days=merged.number("lookback_days", 3, 0, 180, whole=True),
-        student_number_field=merged.choice("student_number_field", "student_number", NUMBER_FIELDS),
-        schools=merged.schools("all"),
-        max_reject_share=float(merged.number("max_reject_share", 0.01, 0, 1)),
-        latency_sla_minutes=float(merged.number("latency_sla_minutes", 30, 1, 24 * 60)),
-        code_map=own_rules + default_rules,
-        alert_emails=merged.emails("alert_emails"),
+        code_map=check.code_map([]) + default_rules,
+        **_inherited(_Checker(source, where, {**defaults, **raw})),
     )
-
-
-def _check_district_defaults(top: _Checker) -> None:
-    """A mistake in the defaults is reported there, not in the first district that inherits it."""
-    top.timezone("timezone", "America/New_York")
-    top.number("lookback_days", 3, 0, 180, whole=True)
-    top.choice("student_number_field", "student_number", NUMBER_FIELDS)
-    top.schools("all")
-    top.number("max_reject_share", 0.01, 0, 1)
-    top.number("latency_sla_minutes", 30, 1, 24 * 60)
-    top.code_map(DEFAULT_CODE_MAP)
-    top.emails("alert_emails")
 
 
 def parse(text: str, source: str = "districts.yaml") -> Settings:
@@ -227,9 +220,10 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
     if unknown:
         raise ConfigError(f"{source}: defaults: field {sorted(unknown)[0]!r}: is not a known setting")
     top = _Checker(source, "defaults", defaults)
-    _check_district_defaults(top)
-    districts = [_district(source, n, d, {k: v for k, v in defaults.items() if k in DISTRICT_KEYS})
-                 for n, d in enumerate(raw["districts"], 1)]
+    _inherited(top)  # a mistake in the defaults is reported there, not in the first district that inherits it
+    default_rules = top.code_map(DEFAULT_CODE_MAP)
+    inherited = {k: v for k, v in defaults.items() if k in DISTRICT_KEYS}
+    districts = [_district(source, n, d, inherited, default_rules) for n, d in enumerate(raw["districts"], 1)]
     seen: set[str] = set()
     for d in districts:
         if d.slug in seen:
