@@ -11,10 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from sandbox.process import running_sandbox
-from sandbox.wiring import ROOT, airflow_env, prepare
+from sandbox.wiring import AIRFLOW, ROOT, airflow_env, prepare
 
 WORK = ROOT / ".demo" / "up"
 PASSWORD_WAIT = 180
@@ -25,7 +24,7 @@ def main() -> int:
     with running_sandbox("--clever-port", "8081", "--upload-port", "8082", workdir=str(WORK)) as sandbox:
         env = airflow_env(WORK / "airflow_home", sandbox, WORK / "staging")
         prepare(env)
-        standalone = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=env,
+        standalone = subprocess.Popen([AIRFLOW, "standalone"], env=env,
                                       stdout=open(WORK / "standalone.log", "wb"), stderr=subprocess.STDOUT)
         try:
             secret = WORK / "airflow_home" / "simple_auth_manager_passwords.json.generated"

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from sandbox.local_airflow import LocalAirflow, _answers, _stop, free_port, postgres_database, wait_for
-from sandbox.wiring import prepare
+from sandbox.local_airflow import LocalAirflow, answers, free_port, postgres_database, serving_env, stop, wait_for
+from sandbox.wiring import AIRFLOW, prepare
 
 REDIS = os.environ.get("ATTENDANCE_TEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -37,24 +37,19 @@ def running_cluster(env: dict[str, str], workdir: Path, workers: int = 2) -> Ite
         broker = f"{REDIS}/{7 + os.getpid() % 8}"
         _flush_redis(broker)
         port = free_port()
-        env = {**env,
+        env = {**serving_env(env, port),
                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
                "AIRFLOW__CELERY__BROKER_URL": broker,
                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + url.replace("+psycopg2", ""),
-               "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-               "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
                "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(24).hex(),
-               "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.cluster.hostname",
-               "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-               "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+               "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.cluster.hostname"}
         prepare(env)
-        airflow = str(Path(env["PATH"].split(os.pathsep)[0]) / "airflow")
-        components = {"api-server": [airflow, "api-server", "--port", str(port)],
-                      "scheduler": [airflow, "scheduler"], "dag-processor": [airflow, "dag-processor"]}
+        components = {"api-server": [AIRFLOW, "api-server", "--port", str(port)],
+                      "scheduler": [AIRFLOW, "scheduler"], "dag-processor": [AIRFLOW, "dag-processor"]}
         # one task at a time per worker (with Airflow's prefetch of 1): two tasks queued together land on two workers
         for n in range(1, workers + 1):
-            components[f"worker{n}"] = [airflow, "celery", "worker", "--celery-hostname", f"worker{n}@%h",
+            components[f"worker{n}"] = [AIRFLOW, "celery", "worker", "--celery-hostname", f"worker{n}@%h",
                                         "--concurrency", "1", "--without-mingle", "--without-gossip"]
         for name, command in components.items():
             folder = workdir / name
@@ -63,6 +58,6 @@ def running_cluster(env: dict[str, str], workdir: Path, workers: int = 2) -> Ite
             process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True,
                                        env={**env, "ATTENDANCE_WORKER_NAME": name if name.startswith("worker") else ""})
-            stack.callback(_stop, process)
-        wait_for(f"the API server on port {port} (logs in {workdir})", lambda: _answers(port), 180)
+            stack.callback(stop, process)
+        wait_for(f"the API server on port {port} (logs in {workdir})", lambda: answers(port), 180)
         yield LocalAirflow(env, workdir / "scheduler.log")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sandbox.wiring import airflow, prepare
+from sandbox.wiring import AIRFLOW, airflow, prepare
 
 
 def free_port() -> int:
@@ -104,34 +104,39 @@ class LocalAirflow:
             raise TimeoutError(f"{error}; runs now: {self.run_states(dag_id)}; log: {self.log}") from None
 
 
+def serving_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The environment of components whose API server is on `port`, scheduling and parsing at test speed."""
+    return {**env, "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+
+
 @contextmanager
 def running_airflow(env: dict[str, str], workdir: Path, ready_seconds: float = 240) -> Iterator[LocalAirflow]:
     """Migrate, start `airflow standalone` on a free port, yield it, and stop every process it started."""
     port = free_port()
-    env = {**env, "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-           "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-           "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+    env = serving_env(env, port)
     prepare(env)
     log = workdir / "standalone.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([str(Path(env["PATH"].split(os.pathsep)[0]) / "airflow"), "standalone"],
+        process = subprocess.Popen([AIRFLOW, "standalone"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             local = LocalAirflow(env, log)
             wait_for(f"airflow standalone to answer on port {port} (log: {log})",
-                     lambda: process.poll() is None and _answers(port) and _password(env) or _died(process, log),
+                     lambda: process.poll() is None and answers(port) and _password(env) or _died(process, log),
                      ready_seconds)
             yield local
         finally:
-            _stop(process)
+            stop(process)
 
 
 def _password(env: dict[str, str]) -> bool:
     return (Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated").exists()
 
 
-def _answers(port: int) -> bool:
+def answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
@@ -145,7 +150,7 @@ def _died(process: subprocess.Popen, log: Path) -> bool:
     return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen) -> None:
     """SIGTERM the whole process group, give it 30 s, then SIGKILL whatever of the group is left."""
     try:
         os.killpg(process.pid, signal.SIGTERM)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+AIRFLOW = str(Path(sys.executable).parent / "airflow")  # the CLI of this environment's Airflow
 POOL = ("clever_api", "4", "Concurrent Clever extractions (each reads up to max_concurrency schools at once)")
 
 
@@ -45,8 +46,7 @@ def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path |
 
 def airflow(env: dict[str, str], *args: str, timeout: float = 600, log: Path | None = None) -> str:
     """Run an `airflow` command; its output, or an error that says which command failed and how."""
-    command = [str(Path(sys.executable).parent / "airflow"), *args]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout)
     output = done.stdout + done.stderr
     if log:
         log.write_text(output)
