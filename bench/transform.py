@@ -38,11 +38,9 @@ def stage(folder: Path) -> Path:
     raw_file = folder / f"raw_{Window(days[0], days[-1])}.csv"
     with open(raw_file, "w", newline="", encoding="utf-8") as out:
         records.write_records(islice(stream, RECORDS), records.CLEVER_FIELDS, out)
-    tables = {"students": map(records.student_row, district.students), "schools": district.schools,
-              "sections": district.sections, "courses": district.courses}
-    for name, rows in tables.items():
-        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as out:
-            records.write_records(rows, records.ROSTER_FIELDS[name], out)
+    roster = {"students": district.students, "schools": district.schools, "sections": district.sections,
+              "courses": district.courses}
+    records.write_roster(roster, lambda name: open(folder / f"{name}.csv", "w", newline="", encoding="utf-8"))
     return raw_file
 
 

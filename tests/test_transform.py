@@ -31,21 +31,17 @@ def csv_text(frame: pd.DataFrame) -> str:
     return out.getvalue().decode("utf-8")
 
 
-def staged(district: District, start: date, end: date) -> tuple[pd.DataFrame, Roster]:
+def staged(district: District, start: date, end: date, folder: Path) -> tuple[pd.DataFrame, Roster]:
     """The generator's records and roster, through the same staging files the extract task writes."""
-    tables = {"students": map(records.student_row, district.students), "schools": district.schools,
-              "sections": district.sections, "courses": district.courses}
-    text = {}
-    for name, rows in tables.items():
-        out = io.StringIO()
-        records.write_records(rows, records.ROSTER_FIELDS[name], out)
-        text[name] = out.getvalue()
+    roster = {"students": district.students, "schools": district.schools, "sections": district.sections,
+              "courses": district.courses}
+    records.write_roster(roster, lambda name: open(folder / f"{name}.csv", "w", newline="", encoding="utf-8"))
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     raw = io.StringIO()
     records.write_records((r for s in district.school_ids() for d in days for r in district.attendance(s, d, NOW)),
                           CLEVER_FIELDS, raw)
     return (records.read_raw(io.BytesIO(raw.getvalue().encode())),
-            records.read_roster(lambda name: io.BytesIO(text[name].encode())))
+            records.read_roster(lambda name: open(folder / f"{name}.csv", "rb")))
 
 
 def settings_for(slug: str) -> config.District:
@@ -75,9 +71,9 @@ def test_golden_edge_cases_byte_for_byte():
     ("shelbyville", date(2026, 11, 12), date(2026, 11, 20)),
     ("shelbyville", date(2026, 11, 21), date(2026, 11, 22)),
 ])
-def test_matches_the_sandbox_ground_truth(districts, slug, start, end):
+def test_matches_the_sandbox_ground_truth(districts, slug, start, end, tmp_path):
     cfg = settings_for(slug)
-    raw, roster = staged(districts[slug], start, end)
+    raw, roster = staged(districts[slug], start, end, tmp_path)
     result = transform(raw, roster, cfg, start, end)
     truth = configured_truth(districts[slug], cfg, start, end, NOW)
     expected = io.StringIO()
@@ -90,8 +86,8 @@ def test_matches_the_sandbox_ground_truth(districts, slug, start, end):
     assert (result.counts["read"], result.counts["superseded"]) == (truth.read, truth.superseded)
 
 
-def test_an_empty_window_is_an_empty_file(districts):
-    raw, roster = staged(districts["tiny"], date(2026, 11, 21), date(2026, 11, 22))
+def test_an_empty_window_is_an_empty_file(districts, tmp_path):
+    raw, roster = staged(districts["tiny"], date(2026, 11, 21), date(2026, 11, 22), tmp_path)
     result = transform(raw, roster, settings_for("springfield"), date(2026, 11, 21), date(2026, 11, 22))
     assert csv_text(result.csv) == ",".join(HEADER) + "\n"
     assert result.counts["read"] == 0

@@ -56,11 +56,7 @@ def extract(district: District, window: Window, folder: ObjectStoragePath, recei
     if missing:
         raise CleverContractError(district.clever_district_id, "reading the schools",
                                   f"configured schools not shared by Clever: {', '.join(missing)}")
-    rows = {"students": map(records.student_row, roster["students"])}
-    tables = {}
-    for name, fields in records.ROSTER_FIELDS.items():
-        with staging.open_private(folder / f"{name}.csv", "w") as out:
-            tables[name] = records.write_records(rows.get(name, roster[name]), fields, out)
+    tables = records.write_roster(roster, lambda name: staging.open_private(folder / f"{name}.csv", "w"))
     order = school_order(wanted, roster["students"], roster["sections"])
     raw_files, read = [], 0
     for chunk in window.chunks(chunk_days):

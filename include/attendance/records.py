@@ -6,7 +6,7 @@ Only the fields the transform needs are staged: no student names ever reach the 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 import numpy as np
@@ -25,7 +25,7 @@ ROSTER_FIELDS = {
 }
 
 
-def student_row(user: dict) -> dict:
+def _student_row(user: dict) -> dict:
     """A Clever user's SIS numbers, without the name or anything else."""
     student = (user.get("roles") or {}).get("student") or {}
     return {"id": user["id"], **{k: student.get(k) for k in ("student_number", "sis_id", "state_id")}}
@@ -40,6 +40,17 @@ def write_records(rows: Iterable[dict], fields: list[str], out: IO[str]) -> int:
         writer.writerow(row)
         n += 1
     return n
+
+
+def write_roster(roster: dict[str, Iterable[dict]], open_table: Callable[[str], IO[str]]) -> dict[str, int]:
+    """Stage the four roster tables from Clever's objects; `open_table(name)` opens one for text writing.
+    Returns the rows written per table."""
+    written = {}
+    for name, fields in ROSTER_FIELDS.items():
+        with open_table(name) as out:
+            rows = map(_student_row, roster[name]) if name == "students" else roster[name]
+            written[name] = write_records(rows, fields, out)
+    return written
 
 
 def read_table(source: IO[bytes] | str, fields: list[str], index: str | None = None) -> pd.DataFrame:
