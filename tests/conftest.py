@@ -8,6 +8,7 @@ import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 # Airflow reads its settings at first import: give the tests their own home before that.
@@ -158,34 +159,32 @@ def smtp():
         controller.stop()
 
 
-class Webhook(BaseHTTPRequestHandler):
-    """Slack's incoming-webhook protocol: a JSON POST, answered 200 "ok"."""
-
-    posts: list = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
-        self.posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def slack():
     """A Slack webhook receiver on a loopback port (Slack is unreachable here), and the slack_attendance
     connection that points at it."""
-    handler = type("Channel", (Webhook,), {"posts": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    posts: list[tuple[str, dict]] = []
+
+    class Webhook(BaseHTTPRequestHandler):
+        """Slack's incoming-webhook protocol: a JSON POST, answered 200 "ok"."""
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            posts.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        handler.connection = json.dumps({"conn_type": "slackwebhook", "password": "T0000/B0000/not-a-secret",
-                                         "host": f"http://127.0.0.1:{server.server_port}/services"})
-        yield handler
+        yield SimpleNamespace(posts=posts, connection=json.dumps({
+            "conn_type": "slackwebhook", "password": "T0000/B0000/not-a-secret",
+            "host": f"http://127.0.0.1:{server.server_port}/services"}))
     finally:
         server.shutdown()
         server.server_close()
