@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -50,8 +50,8 @@ class Roster:
 class Result:
     csv: pd.DataFrame
     rejects: pd.DataFrame
-    counts: dict = field(default_factory=dict)
-    stamps: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))  # delivered rows' µs
+    counts: dict
+    stamps: np.ndarray  # the delivered rows' last_modified, UTC microseconds
 
 
 def _filled(values: pd.Series, fallback: pd.Series) -> pd.Series:
