@@ -11,9 +11,9 @@ import os
 import time
 from datetime import date
 
-from clever import CleverHook
-from include.attendance.extract import school_order
-from sandbox.process import running_sandbox
+from clever_attendance.hooks.clever import CleverHook
+from clever_attendance.pipeline.extract import school_order
+from clever_attendance.sandbox.process import running_sandbox
 
 START, END = date(2026, 11, 16), date(2026, 11, 20)
 LATENCY_MS = 200

@@ -28,9 +28,9 @@ NOW = datetime(2026, 11, 20, 23, tzinfo=UTC)
 
 def stage(folder: Path) -> Path:
     """The roster tables and one raw file of the 12 days, as the extract task writes them; returns the raw file."""
-    from include.attendance import records
-    from include.attendance.window import Window
-    from sandbox.generator import PRESETS, District
+    from clever_attendance.pipeline import records
+    from clever_attendance.pipeline.window import Window
+    from clever_attendance.sandbox.generator import PRESETS, District
 
     district = District(PRESETS["large"])
     days = [START + timedelta(days=i) for i in range(DAYS)]
@@ -49,9 +49,9 @@ def measure(raw_file: Path) -> dict:
     import pandas as pd
     from airflow.sdk import ObjectStoragePath
 
-    from include.attendance import config
-    from include.attendance.reshape import reshape
-    from include.attendance.schemas import CLEVER_FIELDS, CleverAttendance
+    from clever_attendance.pipeline import config
+    from clever_attendance.pipeline.reshape import reshape
+    from clever_attendance.pipeline.schemas import CLEVER_FIELDS, CleverAttendance
 
     district = config.load().district("springfield")
     started = time.perf_counter()

@@ -17,16 +17,20 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 
-from datetime import UTC, date, datetime
-
 import pytest
 
-from sandbox.generator import PRESETS, District
-from sandbox.process import running_sandbox, set_faults
+from clever_attendance.sandbox.generator import PRESETS, District
+from clever_attendance.sandbox.process import running_sandbox, set_faults
+from clever_attendance.sandbox.testing import NOW, districts_variant
 
-# Friday 2026-11-20, after the district's last upload of the day
-NOW = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
-WEEK = (date(2026, 11, 16), date(2026, 11, 20))
+SERVERS = {"sandbox", "airflow_db", "pipeline_env", "cluster", "smtp", "slack"}  # fixtures that start servers
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A test that starts no server is in the fast tier (`make test-fast`: `pytest -m fast`)."""
+    for item in items:
+        if not SERVERS & set(item.fixturenames):
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,7 @@ def clever_conn(monkeypatch):
 
     def make(info: dict, mode: str = "app", **extra) -> str:
         conn_id = f"clever_test_{next(made)}"
-        body = {"conn_type": "http", "host": info["clever_url"],
+        body = {"conn_type": "clever", "host": info["clever_url"],
                 "extra": {"oauth_url": info["clever_url"], "backoff_seconds": 0.05, **extra}}
         if mode == "app":
             body.update(login=info["clever_client_id"], password=info["clever_client_secret"])
@@ -72,20 +76,10 @@ def clever_conn(monkeypatch):
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated SQLite metadata database in the tests' Airflow home, with the pool the DAGs use."""
-    from sandbox.wiring import prepare
+    from clever_attendance.sandbox.wiring import prepare
 
-    prepare({**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")])})
+    prepare(dict(os.environ))
     return os.environ["AIRFLOW_HOME"]
-
-
-def districts_variant(path: Path, **changes: str) -> Path:
-    """The shipped districts file with some defaults changed (key=new value), written to `path`."""
-    text = (ROOT / "include" / "districts.yaml").read_text()
-    for key, value in changes.items():
-        old = next(line for line in text.splitlines() if line.startswith(f"  {key}:"))
-        text = text.replace(old, f"  {key}: {value}")
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture
@@ -101,21 +95,12 @@ def districts_file(tmp_path, monkeypatch):
 @pytest.fixture
 def pipeline_env(sandbox, airflow_db, districts_file, tmp_path, monkeypatch):
     """Connections to the sandbox and a private staging root, as the DAGs' tasks read them."""
-    from sandbox.wiring import airflow_env
+    from clever_attendance.sandbox.wiring import airflow_env
 
     env = airflow_env(Path(airflow_db), sandbox, tmp_path / "staging")
     for name in ("AIRFLOW_CONN_CLEVER_DEFAULT", "AIRFLOW_CONN_SAFETY_SHIELD_DEFAULT", "ATTENDANCE_STAGING_URL"):
         monkeypatch.setenv(name, env[name])
     return tmp_path / "staging"
-
-
-def load_dag(dag_id: str):
-    """A DAG as Airflow loads it: from the dags folder, through a DagBag."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
 
 
 class Inbox:
@@ -146,7 +131,7 @@ def smtp():
     """An aiosmtpd server on a free loopback port, and the smtp_default connection that points at it."""
     from aiosmtpd.controller import Controller
 
-    from sandbox.local_airflow import free_port
+    from clever_attendance.sandbox.local_airflow import free_port
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())

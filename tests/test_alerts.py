@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from attendance_alerts.messages import classify
-from clever.errors import CleverAuthError, CleverUnavailableError
-from safety_shield.errors import SafetyShieldRowsRejectedError
-from tests.conftest import load_dag
+from clever_attendance.errors import CleverAuthError, CleverUnavailableError, SafetyShieldRowsRejectedError
+from clever_attendance.retry_policy import classify
+from clever_attendance.sandbox.testing import load_dag
 
 
 def test_categories_follow_the_cause():

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 import requests
 
-from clever import CleverAuthError, CleverContractError, CleverHook, CleverUnavailableError
-from sandbox.process import set_faults
-from tests.conftest import NOW, WEEK
+from clever_attendance.errors import CleverAuthError, CleverContractError, CleverUnavailableError
+from clever_attendance.hooks.clever import CleverHook
+from clever_attendance.sandbox.process import set_faults
+from clever_attendance.sandbox.testing import NOW, WEEK
 
 
 def expected(district, start=WEEK[0], end=WEEK[1]) -> list[list[dict]]:

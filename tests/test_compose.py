@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from include.attendance import config
-from include.attendance.dag_factory import POOL
-from tests.conftest import ROOT
+from clever_attendance.pipeline import config
+from clever_attendance.pipeline.factory import POOL
+from clever_attendance.sandbox.testing import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]

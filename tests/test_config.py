@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.attendance import config
+from clever_attendance.pipeline import config
 
 GOOD = """
 defaults:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from airflow.dag_processing.dagbag import DagBag
 
-from include.attendance import config
-from tests.conftest import ROOT, load_dag
+from clever_attendance.pipeline import config
+from clever_attendance.sandbox.testing import ROOT, load_dag
 
 
 def test_both_dags_import_without_errors():

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from include.attendance import config
-from sandbox.truth import configured_truth
-from sandbox.upload_store import imported_rows, write_counts
-from tests.conftest import load_dag
+from clever_attendance.pipeline import config
+from clever_attendance.sandbox.testing import districts_variant, load_dag
+from clever_attendance.sandbox.truth import configured_truth
+from clever_attendance.sandbox.upload_store import imported_rows, write_counts
 
 THURSDAY = date(2026, 11, 19)
 TICK = datetime(2026, 11, 19, 7, 0, tzinfo=UTC)  # 02:00 in New York: the daily DAG's tick
@@ -68,12 +68,37 @@ def test_dry_run_uploads_nothing_and_keeps_the_csv(sandbox, districts, pipeline_
     assert not list(pipeline_env.glob("clever_attendance_daily/shelbyville/*/*")), "shelbyville was not selected"
 
 
+@pytest.mark.timeout(300)
+def test_a_window_that_ends_before_it_starts_fails_on_its_first_try_naming_end_date(
+        sandbox, pipeline_env, districts_file, smtp, monkeypatch):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    # retries on, so that failing on the first try is the retry policy's doing
+    districts_variant(districts_file, task_retries="3", retry_delay_seconds="1",
+                      alert_emails="[attendance-team@district.test]")
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp.connection)
+    smtp.messages.clear()
+    dag_run = run("clever_attendance_daily", TICK, start_date="2026-11-19", end_date="2026-11-10",
+                  districts=["springfield"])
+    assert dag_run.state == "failed"
+    with create_session() as session:
+        ti = session.scalar(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id,
+                                                       TaskInstance.task_id == "springfield.extract"))
+        assert (ti.state, ti.try_number) == ("failed", 1)
+    (subject, body), = smtp.texts()
+    assert subject == "[Clever attendance] springfield: extract failed: the run's input"
+    assert "Error: field 'end_date': 2026-11-10 is before start_date 2026-11-19" in body
+    assert not list(pipeline_env.glob("clever_attendance_daily/springfield/*")), "refused before Clever was read"
+
+
 def _now(sandbox: dict) -> datetime:
     return datetime.fromisoformat(sandbox["now"])
 
 
 def test_a_roster_object_served_twice_is_kept_once_the_last_version(caplog):
-    from include.attendance.extract import one_per_id
+    from clever_attendance.pipeline.extract import one_per_id
 
     served = [{"id": "s1", "roles": {"student": {"sis_id": "900001"}}},
               {"id": "s2", "roles": {"student": {"sis_id": "900002"}}},

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.definitions.retry_policy import RetryAction
 
-from safety_shield import SafetyShieldUnavailableError, SafetyShieldUploadOperator
-from safety_shield.operator import split_csv
-from sandbox.process import set_faults
-from sandbox.truth import HEADER
-from sandbox.upload_store import imported_rows, write_counts
+from clever_attendance.errors import SafetyShieldError, SafetyShieldUnavailableError
+from clever_attendance.operators.upload import SafetyShieldUploadOperator, split_csv
+from clever_attendance.retry_policy import task_policy
+from clever_attendance.sandbox.process import set_faults
+from clever_attendance.sandbox.truth import HEADER
+from clever_attendance.sandbox.upload_store import imported_rows, write_counts
 
 HEAD = ",".join(HEADER) + "\n"
+
+
+def fails_at_once(error: BaseException) -> bool:
+    """Does the tasks' retry policy fail this error on its first try?"""
+    return task_policy().evaluate(error, try_number=1, max_tries=4).action is RetryAction.FAIL
 
 
 def rows(n: int, day: str = "11/16/2026", start: int = 0) -> str:
@@ -25,7 +31,8 @@ def rows(n: int, day: str = "11/16/2026", start: int = 0) -> str:
 def conn(sandbox, monkeypatch):
     def make(api_key: str | None = None, **extra) -> str:
         monkeypatch.setenv("AIRFLOW_CONN_SS_TEST", json.dumps({
-            "conn_type": "http", "host": sandbox["upload_url"], "password": api_key or sandbox["upload_api_key"],
+            "conn_type": "safety_shield", "host": sandbox["upload_url"],
+            "password": api_key or sandbox["upload_api_key"],
             "extra": {"poll_seconds": 0.05, "backoff_seconds": 0.05, **extra}}))
         return "ss_test"
     return make
@@ -83,21 +90,24 @@ def test_persistent_server_errors_are_transient_for_airflow(sandbox, conn, tmp_p
 
 
 def test_a_refused_key_fails_at_once_naming_clever_and_the_district(sandbox, conn, tmp_path):
-    with pytest.raises(AirflowFailException) as failed:
+    with pytest.raises(SafetyShieldError) as failed:
         upload(tmp_path, HEAD + rows(1), conn(api_key="wrong"), "op5")
+    assert fails_at_once(failed.value)
     assert str(failed.value) == ("Safety Shield refused the file for Clever attendance of district springfield "
                                  "(Safety Shield op5) during upload: HTTP 401 unauthorized")
 
 
 def test_a_failed_import_fails(sandbox, conn, tmp_path):
-    with pytest.raises(AirflowFailException, match="1 of 1 files failed: header is not the PowerSchool"):
+    with pytest.raises(SafetyShieldError, match="1 of 1 files failed: header is not the PowerSchool") as failed:
         upload(tmp_path, HEAD.replace("SchoolID", "School") + rows(1), conn(), "op6")
+    assert fails_at_once(failed.value)
 
 
 def test_rejected_rows_over_the_threshold_fail_after_the_upload(sandbox, conn, tmp_path):
     bad = rows(2, day="2026-11-16", start=10)
-    with pytest.raises(AirflowFailException) as failed:
+    with pytest.raises(SafetyShieldError) as failed:
         upload(tmp_path, HEAD + rows(8) + bad, conn(), "op7", max_reject_share=0.1)
+    assert fails_at_once(failed.value)
     assert "rejected rows over the threshold" in str(failed.value)
     assert "2 of 10 rows rejected (20.0%, more than 10.0%); columns at fault: {'Att_Date': 2}" in str(failed.value)
     assert len(imported_rows(sandbox["db"], "op7")) == 8, "the good rows are imported all the same"

@@ -9,9 +9,9 @@ import time
 import pytest
 import requests
 
-from sandbox.generator import attendance_key, is_school_day
-from sandbox.process import set_faults
-from tests.conftest import NOW, WEEK
+from clever_attendance.sandbox.generator import attendance_key, is_school_day
+from clever_attendance.sandbox.process import set_faults
+from clever_attendance.sandbox.testing import NOW, WEEK
 
 
 def token(info: dict, slug: str) -> str:

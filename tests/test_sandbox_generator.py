@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 
-from sandbox.generator import PRESETS, District, is_school_day
-from sandbox.truth import ground_truth
-from tests.conftest import NOW, WEEK
+from clever_attendance.sandbox.generator import PRESETS, District, is_school_day
+from clever_attendance.sandbox.testing import NOW, WEEK
+from clever_attendance.sandbox.truth import ground_truth
 
 
 def test_same_seed_same_district_other_seed_other_district():

@@ -6,17 +6,20 @@ scheduler runs ("not supported on SQLite under concurrent access").
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
+import requests
 
-from include.attendance import config
-from sandbox.local_airflow import postgres_database, running_airflow, wait_for
-from sandbox.process import running_sandbox, set_faults
-from sandbox.truth import configured_truth
-from sandbox.upload_store import imported_rows
-from sandbox.wiring import airflow_env
-from tests.conftest import NOW, districts_variant
+from clever_attendance.pipeline import config
+from clever_attendance.sandbox.local_airflow import postgres_database, running_airflow, wait_for
+from clever_attendance.sandbox.process import running_sandbox, set_faults
+from clever_attendance.sandbox.testing import NOW, districts_variant
+from clever_attendance.sandbox.truth import configured_truth
+from clever_attendance.sandbox.upload_store import imported_rows
+from clever_attendance.sandbox.wiring import airflow_env
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -30,10 +33,43 @@ def cluster(smtp, tmp_path_factory):
     with running_sandbox("--now", NOW.isoformat(), workdir=str(work)) as sandbox, postgres_database() as url:
         env = airflow_env(work / "airflow_home", sandbox, work / "staging", districts, sql_alchemy_conn=url)
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection
+        env["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"  # as `make up` does
         with running_airflow(env, work) as airflow:
             airflow.wait_for_dag("clever_attendance")
             airflow.wait_for_dag("clever_attendance_daily")
             yield sandbox, airflow, config.load(districts)
+
+
+def test_the_api_server_shows_both_connection_types_and_their_test_buttons_work(cluster):
+    sandbox, airflow, _ = cluster
+    base = airflow.env["AIRFLOW__API__BASE_URL"]
+    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+                           ).read_text())["admin"]
+    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password},
+                          timeout=30).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    meta = {m["connection_type"]: m for m in requests.get(f"{base}/ui/connections/hook_meta", headers=headers,
+                                                          timeout=60).json()}
+    assert meta["clever"]["hook_name"] == "Clever"
+    assert meta["clever"]["standard_fields"]["login"]["title"] == "Client id"
+    assert meta["safety_shield"]["hook_name"] == "Safety Shield"
+    assert meta["safety_shield"]["standard_fields"]["password"]["title"] == "API key"
+
+    def test(conn_type: str, host: str, password: str, **fields) -> dict:
+        body = {"connection_id": f"{conn_type}_probe", "conn_type": conn_type, "host": host, "password": password,
+                **fields}
+        return requests.post(f"{base}/api/v2/connections/test", json=body, headers=headers, timeout=60).json()
+
+    clever = {"login": sandbox["clever_client_id"], "extra": json.dumps({"oauth_url": sandbox["clever_url"]})}
+    good = test("clever", sandbox["clever_url"], sandbox["clever_client_secret"], **clever)
+    assert good["status"] is True and good["message"].startswith("Clever accepted the app's client id and secret")
+    wrong = test("clever", sandbox["clever_url"], "a-wrong-secret", **clever)
+    assert wrong == {"status": False, "message": "Clever refused the app's client id and secret (HTTP 401) at "
+                                                 f"{sandbox['clever_url']}/oauth/tokens"}
+    assert test("safety_shield", sandbox["upload_url"], sandbox["upload_api_key"]) == {
+        "status": True, "message": f"Safety Shield accepted the API key at {sandbox['upload_url']}"}
+    assert test("safety_shield", sandbox["upload_url"], "a-wrong-key") == {
+        "status": False, "message": f"Safety Shield refused the API key (HTTP 401) at {sandbox['upload_url']}"}
 
 
 def test_a_backfill_of_three_school_days_delivers_exactly_their_ground_truth(cluster, districts):

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from include.attendance import config, records
-from include.attendance.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv, CsvSchemaError, check_csv
-from include.attendance.transform import Roster, _key, _latest, transform
-from sandbox.generator import District
-from sandbox.truth import HEADER, configured_truth
-from tests.conftest import NOW, WEEK
+from clever_attendance.pipeline import config, records
+from clever_attendance.pipeline.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv, CsvSchemaError, check_csv
+from clever_attendance.pipeline.transform import Roster, _key, _latest, transform
+from clever_attendance.sandbox.generator import District
+from clever_attendance.sandbox.testing import NOW, WEEK
+from clever_attendance.sandbox.truth import HEADER, configured_truth
 
 GOLDEN = Path(__file__).parent / "golden"
 REASONS = {"invalid_record", "outside_window", "unknown_student", "no_student_number", "unknown_school",

@@ -1,0 +1,102 @@
+"""Alerts of the Clever attendance DAGs: task failures, missed deadlines and late data.
+
+Deadline callbacks must be importable by the component that runs them (the executor's workers): the
+installed package is, on every component.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from clever_attendance.alerts.send import send
+from clever_attendance.retry_policy import classify
+
+log = logging.getLogger(__name__)
+SUBJECT = "[Clever attendance]"
+
+
+def district_line(district: dict) -> str:
+    """How every alert names a district."""
+    return (f"{district['name']} (slug {district['slug']}, Clever district {district['clever_district_id']}, "
+            f"Safety Shield {district['safety_shield_district_id']})")
+
+
+def run_link(dag_id: str, run_id: str, task_id: str | None = None) -> str:
+    """The run (or one of its tasks) in the Airflow UI."""
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+    link = f"{base}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+    return link + (f"/tasks/{task_id}" if task_id else "")
+
+
+class FailureNotice:
+    """`on_failure_callback` of a district's tasks: one message once the task has failed for good."""
+
+    def __init__(self, district: dict, recipients: list[str], from_email: str) -> None:
+        self.district, self.recipients, self.from_email = district, recipients, from_email
+
+    def __call__(self, context) -> None:
+        ti, dag_run = context["ti"], context["dag_run"]
+        step = ti.task_id.rsplit(".", 1)[-1]
+        category, advice, error = classify(context.get("exception"))
+        subject = f"{SUBJECT} {self.district['slug']}: {step} failed: {category}"
+        text = "\n".join([
+            f"Clever attendance of {district_line(self.district)} did not reach Safety Shield.",
+            f"Step: {step} (DAG {ti.dag_id}, run {dag_run.run_id}, try {ti.try_number})",
+            f"What went wrong: {category}",
+            f"Error: {error}",
+            f"What to do next: {advice}",
+            f"Run: {run_link(ti.dag_id, dag_run.run_id, ti.task_id)}",
+        ])
+        send(subject, text, self.recipients, self.from_email)
+
+
+def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> list[str]:
+    """Slugs of the run's districts that have neither uploaded nor found nothing new, by their receipts
+    in staging: a deadline callback may read neither the metadata database nor the task states."""
+    from clever_attendance.pipeline import staging
+
+    chosen = conf.get("districts") or [d["slug"] for d in districts]
+    return [d["slug"] for d in districts if d["slug"] in chosen and not staging.done_in_run(dag_id, d["slug"], run_id)]
+
+
+def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float, districts: list[dict],
+                    recipients: list[str], from_email: str, **_: object) -> None:
+    """SyncCallback of the DAGs' Deadline Alert: the run is not finished `minutes` after it was queued."""
+    dag_run = (context or {}).get("dag_run") or {}
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"  # the API model names it dag_run_id
+    state, run_type = dag_run.get("state", "?"), dag_run.get("run_type", "")
+    if run_type == "backfill":
+        log.info("deadline passed for backfill run %s of %s: a backfill pages nobody", run_id, dag_id)
+        return
+    unfinished = _unfinished(dag_id, run_id, districts, dag_run.get("conf") or {})
+    status = "has failed" if state == "failed" else "is still running" if state in ("running", "queued") \
+        else f"is {state}"
+    names = {d["slug"]: district_line(d) for d in districts}
+    listed = "\n  ".join(names[s] for s in unfinished) if unfinished else "none: every district is done"
+    subject = f"{SUBJECT} {dag_id}: not finished {minutes:g} minutes after it was queued"
+    text = "\n".join([
+        f"The Clever attendance run {run_id} of {dag_id} missed its deadline ({minutes:g} minutes after it "
+        f"was queued) and {status}.",
+        f"Districts whose attendance has not reached Safety Shield:\n  {listed}",
+        "What to do next: open the run; a failed district has its own failure notice with the cause. A run "
+        "still running is usually waiting on Clever's rate limit or on Safety Shield's import.",
+        f"Run: {run_link(dag_id, run_id)}",
+    ])
+    send(subject, text, recipients, from_email)
+
+
+def latency_breached(dag_id: str, run_id: str, district: dict, p95_minutes: float, sla_minutes: float,
+                     recipients: list[str], from_email: str) -> None:
+    """Attendance reached Safety Shield later than the district's latency_sla."""
+    subject = f"{SUBJECT} {district['slug']}: attendance arrived late (p95 {p95_minutes:.0f} min)"
+    text = "\n".join([
+        f"Clever attendance of {district_line(district)} reached Safety Shield {p95_minutes:.1f} minutes after "
+        f"it changed in Clever (95th percentile), over the district's latency_sla of {sla_minutes:g} minutes.",
+        "What to do next: check how long the run waited to start (pool clever_api, the scheduler) and how "
+        "long each step took in the run's report; a tighter poll_schedule shortens the wait.",
+        f"Run: {run_link(dag_id, run_id)}",
+    ])
+    send(subject, text, recipients, from_email)

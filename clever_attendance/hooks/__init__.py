@@ -1,0 +1,1 @@
+"""The hooks of the two services: CleverHook and SafetyShieldHook."""

@@ -1,0 +1,1 @@
+"""The pipeline: the districts file, the steps (extract, transform, upload), the DAG factory, the report."""

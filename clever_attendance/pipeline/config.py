@@ -1,0 +1,254 @@
+"""The districts file: which districts to sync and how, validated with errors that name the field."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from clever_attendance.errors import ConfigError
+
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "include" / "districts.yaml"
+SLUG = re.compile(r"^[a-z0-9_]+$")
+STATUSES = ("present", "absent", "tardy")
+TYPES = ("daily", "section")
+PRESENCES = ("Present", "Absent")
+NUMBER_FIELDS = ("student_number", "sis_id", "state_id")
+DEFAULT_CODE_MAP = [
+    {"status": "present", "att_code": ""},
+    {"status": "tardy", "att_code": "T"},
+    {"status": "absent", "att_code": "A"},
+]
+
+
+@dataclass(frozen=True)
+class CodeRule:
+    """Maps (type, status, excuse code) to a PowerSchool code; an omitted key matches anything."""
+
+    att_code: str
+    type: str | None = None
+    status: str | None = None
+    excuse_code: str | None = None
+    presence: str | None = None
+
+
+@dataclass(frozen=True)
+class District:
+    slug: str
+    name: str
+    clever_district_id: str
+    safety_shield_district_id: str
+    clever_conn_id: str = "clever_default"
+    safety_shield_conn_id: str = "safety_shield_default"
+    timezone: str = "America/New_York"
+    lookback_days: int = 3
+    student_number_field: str = "student_number"
+    schools: tuple[str, ...] | None = None  # None: every school Clever shares
+    max_reject_share: float = 0.01
+    latency_sla_minutes: float = 30.0
+    code_map: tuple[CodeRule, ...] = ()  # the district's own rules, then the defaults'
+    alert_emails: tuple[str, ...] = ()
+
+    def alert_identity(self) -> dict[str, str]:
+        """How alerts name the district."""
+        return {"slug": self.slug, "name": self.name, "clever_district_id": self.clever_district_id,
+                "safety_shield_district_id": self.safety_shield_district_id}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole file: DAG-level settings and the districts in slug order."""
+
+    districts: tuple[District, ...]
+    poll_schedule: str = "*/15 6-17 * * 1-5"
+    daily_schedule: str = "0 2 * * *"
+    timezone: str = "America/New_York"
+    poll_deadline_minutes: float = 20.0
+    daily_deadline_minutes: float = 120.0
+    chunk_days: int = 7
+    keep_staging: bool = False
+    task_retries: int = 3
+    retry_delay_seconds: float = 60.0
+    alert_from: str = "clever-attendance@localhost"
+    deadline_alerts: bool = True
+    source: str = field(default="", compare=False)
+
+    def district(self, slug: str) -> District:
+        """The configured district with this slug."""
+        for district in self.districts:
+            if district.slug == slug:
+                return district
+        raise ConfigError(f"{self.source}: no district with slug {slug!r}")
+
+
+DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
+                 "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",
+                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails"}
+SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
+                "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
+                "deadline_alerts"}
+
+
+class _Checker:
+    """Reads one mapping, raising ConfigError with where the mistake is."""
+
+    def __init__(self, source: str, where: str, values: dict[str, Any]) -> None:
+        self.source, self.where, self.values = source, where, values
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.where}: field {name!r}: {problem}")
+
+    def text(self, name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
+        value = self.values.get(name, default)
+        if value is None:
+            raise self.fail(name, "is required")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, f"must be a non-empty string, not {value!r}")
+        if pattern and not pattern.match(value):
+            raise self.fail(name, f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float, whole: bool = False) -> Any:
+        value = self.values.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
+            raise self.fail(name, f"must be a {'whole ' if whole else ''}number, not {value!r}")
+        if not low <= value <= high:
+            raise self.fail(name, f"must be between {low} and {high}, not {value}")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.values.get(name, default)
+        if value not in allowed:
+            raise self.fail(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+    def timezone(self, name: str, default: str) -> str:
+        value = self.text(name, default=default)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(name, f"unknown time zone {value!r}") from None
+        return value
+
+    def schools(self, default: Any) -> tuple[str, ...] | None:
+        value = self.values.get("schools", default)
+        if value in (None, "all"):
+            return None
+        if not isinstance(value, list) or not value or not all(isinstance(s, str) and s for s in value):
+            raise self.fail("schools", "must be 'all' or a list of Clever school ids")
+        return tuple(value)
+
+    def emails(self, name: str) -> tuple[str, ...]:
+        value = self.values.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and "@" in v for v in value):
+            raise self.fail(name, "must be a list of e-mail addresses")
+        return tuple(value)
+
+    def code_map(self, default: list) -> tuple[CodeRule, ...]:
+        rules = self.values.get("code_map", default)
+        if not isinstance(rules, list):
+            raise self.fail("code_map", "must be a list of rules")
+        out = []
+        for n, rule in enumerate(rules, 1):
+            if not isinstance(rule, dict) or "att_code" not in rule:
+                raise self.fail("code_map", f"rule {n} needs att_code")
+            unknown = set(rule) - {"att_code", "type", "status", "excuse_code", "presence"}
+            if unknown:
+                raise self.fail("code_map", f"rule {n} has unknown keys {sorted(unknown)}")
+            for key, allowed in (("type", TYPES), ("status", STATUSES), ("presence", PRESENCES)):
+                if key in rule and rule[key] not in allowed:
+                    raise self.fail("code_map", f"rule {n}: {key} must be one of {', '.join(allowed)}")
+            att_code = "" if rule["att_code"] is None else str(rule["att_code"])
+            out.append(CodeRule(att_code=att_code, type=rule.get("type"), status=rule.get("status"),
+                                excuse_code=None if rule.get("excuse_code") is None else str(rule["excuse_code"]),
+                                presence=rule.get("presence")))
+        return tuple(out)
+
+
+def _inherited(check: _Checker) -> dict[str, Any]:
+    """The district settings the defaults may give, read and checked: for the defaults and for each district."""
+    return {
+        "clever_conn_id": check.text("clever_conn_id", default="clever_default"),
+        "safety_shield_conn_id": check.text("safety_shield_conn_id", default="safety_shield_default"),
+        "timezone": check.timezone("timezone", "America/New_York"),
+        "lookback_days": check.number("lookback_days", 3, 0, 180, whole=True),
+        "student_number_field": check.choice("student_number_field", "student_number", NUMBER_FIELDS),
+        "schools": check.schools("all"),
+        "max_reject_share": float(check.number("max_reject_share", 0.01, 0, 1)),
+        "latency_sla_minutes": float(check.number("latency_sla_minutes", 30, 1, 24 * 60)),
+        "alert_emails": check.emails("alert_emails"),
+    }
+
+
+def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_rules: tuple[CodeRule, ...]
+              ) -> District:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: district #{n}: must be a mapping")
+    where = f"district {raw.get('slug')!r}" if raw.get("slug") else f"district #{n}"
+    check = _Checker(source, where, raw)
+    unknown = set(raw) - DISTRICT_KEYS
+    if unknown:
+        raise check.fail(sorted(unknown)[0], "is not a known setting")
+    return District(
+        slug=check.text("slug", SLUG), name=check.text("name"),
+        clever_district_id=check.text("clever_district_id", re.compile(r"^[0-9a-f]{24}$")),
+        safety_shield_district_id=check.text("safety_shield_district_id"),
+        code_map=check.code_map([]) + default_rules,
+        **_inherited(_Checker(source, where, {**defaults, **raw})),
+    )
+
+
+def parse(text: str, source: str = "districts.yaml") -> Settings:
+    """Settings from the file's text."""
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("districts"), list) or not raw["districts"]:
+        raise ConfigError(f"{source}: needs a non-empty 'districts' list")
+    defaults = raw.get("defaults") or {}
+    unknown = set(defaults) - DISTRICT_KEYS - SETTING_KEYS
+    if unknown:
+        raise ConfigError(f"{source}: defaults: field {sorted(unknown)[0]!r}: is not a known setting")
+    top = _Checker(source, "defaults", defaults)
+    _inherited(top)  # a mistake in the defaults is reported there, not in the first district that inherits it
+    default_rules = top.code_map(DEFAULT_CODE_MAP)
+    inherited = {k: v for k, v in defaults.items() if k in DISTRICT_KEYS}
+    districts = [_district(source, n, d, inherited, default_rules) for n, d in enumerate(raw["districts"], 1)]
+    seen: set[str] = set()
+    for d in districts:
+        if d.slug in seen:
+            raise ConfigError(f"{source}: district {d.slug!r}: field 'slug': used twice")
+        seen.add(d.slug)
+    return Settings(
+        districts=tuple(sorted(districts, key=lambda d: d.slug)),
+        poll_schedule=top.text("poll_schedule", default=Settings.poll_schedule),
+        daily_schedule=top.text("daily_schedule", default=Settings.daily_schedule),
+        timezone=top.timezone("timezone", Settings.timezone),
+        poll_deadline_minutes=float(top.number("poll_deadline_minutes", Settings.poll_deadline_minutes, 0.05, 1440)),
+        daily_deadline_minutes=float(top.number("daily_deadline_minutes", Settings.daily_deadline_minutes, 0.05, 1440)),
+        chunk_days=top.number("chunk_days", Settings.chunk_days, 1, 183, whole=True),
+        keep_staging=bool(defaults.get("keep_staging", False)),
+        task_retries=top.number("task_retries", Settings.task_retries, 0, 20, whole=True),
+        retry_delay_seconds=float(top.number("retry_delay_seconds", Settings.retry_delay_seconds, 0, 3600)),
+        alert_from=top.text("alert_from", default=Settings.alert_from),
+        deadline_alerts=bool(defaults.get("deadline_alerts", True)),
+        source=source,
+    )
+
+
+def load(path: str | os.PathLike | None = None) -> Settings:
+    """The districts file at `path`, else $ATTENDANCE_DISTRICTS_FILE, else include/districts.yaml."""
+    path = Path(path or os.environ.get("ATTENDANCE_DISTRICTS_FILE") or DEFAULT_FILE)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the districts file: {exc.strerror}") from None
+    return parse(text, str(path))

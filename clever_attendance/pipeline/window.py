@@ -1,0 +1,76 @@
+"""The attendance dates a run syncs: a closed range of days, in a district's or the DAG's time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from clever_attendance.errors import RunInputError
+from clever_attendance.settings import CLEVER_RETENTION_DAYS
+
+
+@dataclass(frozen=True)
+class Window:
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
+
+    def __str__(self) -> str:
+        return f"{self.start}_{self.end}"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def chunks(self, days: int) -> list[Window]:
+        """The window cut into consecutive pieces of at most `days` days."""
+        out, start = [], self.start
+        while start <= self.end:
+            end = min(self.end, start + timedelta(days=days - 1))
+            out.append(Window(start, end))
+            start = end + timedelta(days=1)
+        return out
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        start, _, end = text.partition("_")
+        return cls(date.fromisoformat(start), date.fromisoformat(end or start))
+
+
+def trailing(moment: datetime, timezone: str, lookback_days: int) -> Window:
+    """Today in `timezone` at `moment`, and `lookback_days` days before it."""
+    today = moment.astimezone(ZoneInfo(timezone)).date()
+    return Window(today - timedelta(days=lookback_days), today)
+
+
+def single_day(moment: datetime, timezone: str) -> Window:
+    """The one date on which `moment` falls in `timezone`."""
+    day = moment.astimezone(ZoneInfo(timezone)).date()
+    return Window(day, day)
+
+
+def _date(params: dict, name: str) -> date:
+    try:
+        return date.fromisoformat(str(params[name]))
+    except ValueError:
+        raise RunInputError(f"field {name!r}: {params[name]!r} is not a date (YYYY-MM-DD)") from None
+
+
+def requested(params: dict, today: date) -> Window | None:
+    """The window a manual run's form asks for (one date alone means that day), or None; a window that ends
+    before it starts, or reaches further back than Clever keeps attendance, is refused naming the field."""
+    given = [name for name in ("start_date", "end_date") if params.get(name)]
+    if not given:
+        return None
+    start, end = (_date(params, given[0]), _date(params, given[-1]))
+    if end < start:
+        raise RunInputError(f"field 'end_date': {end} is before start_date {start}")
+    earliest = today - timedelta(days=CLEVER_RETENTION_DAYS)
+    if start < earliest:
+        raise RunInputError(f"field {given[0]!r}: {start} is older than Clever keeps attendance "
+                            f"({CLEVER_RETENTION_DAYS} days: the earliest date is {earliest})")
+    return Window(start, end)

@@ -1,0 +1,32 @@
+"""What the tests share beyond their fixtures: the sandbox's frozen clock, variants of the shipped districts
+file, and a DAG as Airflow loads it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from clever_attendance.sandbox.wiring import ROOT
+
+# Friday 2026-11-20, after the district's last upload of the day
+NOW = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+WEEK = (date(2026, 11, 16), date(2026, 11, 20))
+
+
+def districts_variant(path: Path, **changes: str) -> Path:
+    """The shipped districts file with some defaults changed (key=new value), written to `path`."""
+    text = (ROOT / "include" / "districts.yaml").read_text()
+    for key, value in changes.items():
+        old = next(line for line in text.splitlines() if line.startswith(f"  {key}:"))
+        text = text.replace(old, f"  {key}: {value}")
+    path.write_text(text)
+    return path
+
+
+def load_dag(dag_id: str):
+    """A DAG as Airflow loads it: from the dags folder, through a DagBag."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]

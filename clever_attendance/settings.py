@@ -1,0 +1,18 @@
+"""The project's names and limits that more than one module, or a person, needs to find in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+POLL, DAILY = "clever_attendance", "clever_attendance_daily"  # the two DAGs' ids
+POOL = "clever_api"  # extractions at once, across both DAGs: create it at set-up
+POOL_SLOTS = 4
+ASSET_URI = "safety_shield://attendance/clever"
+OWNER = "attendance-data-team"
+TIMEOUTS = {"extract": timedelta(minutes=45), "transform": timedelta(minutes=20), "upload": timedelta(minutes=45),
+            "report": timedelta(minutes=5)}
+MAX_RETRY_DELAY = timedelta(minutes=15)
+CLEVER_RETENTION_DAYS = 183  # Clever keeps an attendance record six months after its date (spec/clever-api.md)
+
+CLEVER_CONN_TYPE, CLEVER_CONN_ID = "clever", "clever_default"
+SAFETY_SHIELD_CONN_TYPE, SAFETY_SHIELD_CONN_ID = "safety_shield", "safety_shield_default"

@@ -1,0 +1,52 @@
+"""The project's code is one installed package whose import name is its own, imported one way everywhere."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from importlib.metadata import distribution, packages_distributions
+
+from clever_attendance.sandbox.wiring import ROOT
+
+FOLDERS = ("dags", "plugins", "clever_attendance", "tests", "bench")
+
+
+def imported_top_names(path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module != "__future__":
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_package_claims_one_top_level_name_that_no_other_distribution_uses():
+    owners = packages_distributions()
+    ours = {name for name, dists in owners.items() if "clever-attendance" in dists}
+    assert ours == {"clever_attendance"}
+    assert set(owners["clever_attendance"]) == {"clever-attendance"}  # listed once per record of the editable install
+    for clash in ("clever", "safety_shield", "sandbox", "demo", "include", "bench", "attendance_alerts"):
+        assert clash not in ours, f"{clash} is the import name of another project"
+
+
+def test_every_import_is_the_standard_library_an_installed_distribution_or_the_package():
+    known = set(sys.stdlib_module_names) | set(packages_distributions())
+    for folder in FOLDERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            bare = imported_top_names(path) - known
+            assert not bare, f"{path.relative_to(ROOT)} imports {bare}: only a folder on sys.path would find it"
+            if path.name != "test_package.py":
+                assert "sys.path" not in path.read_text() and "PYTHONPATH" not in path.read_text(), path
+
+
+def test_airflow_finds_the_provider_through_its_entry_point():
+    (entry,) = [e for e in distribution("clever-attendance").entry_points if e.group == "apache_airflow_provider"]
+    info = entry.load()()
+    assert info["package-name"] == "clever-attendance"
+    assert [c["connection-type"] for c in info["connection-types"]] == ["clever", "safety_shield"]
+
+
+def test_plugins_hold_only_airflow_plugins():
+    for path in (ROOT / "plugins").rglob("*.py"):
+        assert "AirflowPlugin" in path.read_text(), f"{path}: plugins/ is for Airflow plugins only"

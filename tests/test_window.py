@@ -1,0 +1,52 @@
+"""The attendance dates a run syncs: trailing windows across daylight-saving changes, and the form's window."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from clever_attendance.errors import RunInputError
+from clever_attendance.pipeline.window import Window, requested, single_day, trailing
+
+
+def test_trailing_window_is_the_local_date_across_daylight_saving_changes():
+    # 2026-11-01 02:00 New York falls back to 01:00 EST; 2026-03-08 springs forward
+    assert trailing(datetime(2026, 11, 2, 4, 30, tzinfo=UTC), "America/New_York", 3) == \
+        Window(date(2026, 10, 29), date(2026, 11, 1)), "23:30 EST on Sunday the 1st"
+    assert trailing(datetime(2026, 11, 2, 5, 30, tzinfo=UTC), "America/New_York", 3) == \
+        Window(date(2026, 10, 30), date(2026, 11, 2))
+    assert trailing(datetime(2026, 3, 9, 3, 30, tzinfo=UTC), "America/New_York", 0) == \
+        Window(date(2026, 3, 8), date(2026, 3, 8)), "23:30 EDT on Sunday the 8th"
+    assert single_day(datetime(2026, 3, 8, 7, 0, tzinfo=UTC), "America/New_York") == \
+        Window(date(2026, 3, 8), date(2026, 3, 8)), "02:00 on the spring-forward day does not exist: 03:00"
+
+
+def test_the_form_window():
+    today = date(2026, 11, 20)
+    assert requested({}, today) is None
+    assert requested({"start_date": "2026-11-16", "end_date": "2026-11-19"}, today) == \
+        Window(date(2026, 11, 16), date(2026, 11, 19))
+    assert requested({"end_date": "2026-11-18"}, today) == Window(date(2026, 11, 18), date(2026, 11, 18))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"start_date": "2026-11-19", "end_date": "2026-11-10"}, "field 'end_date': 2026-11-10 is before start_date "
+                                                             "2026-11-19"),
+    ({"start_date": "2026-13-01"}, "field 'start_date': '2026-13-01' is not a date (YYYY-MM-DD)"),
+    ({"start_date": "2026-11-01", "end_date": "11/20/2026"}, "field 'end_date': '11/20/2026' is not a date"),
+    ({"start_date": "2026-05-01", "end_date": "2026-05-02"}, "field 'start_date': 2026-05-01 is older than "
+                                                             "Clever keeps attendance (183 days: the earliest date "
+                                                             "is 2026-05-21)"),
+])
+def test_a_bad_form_window_is_refused_naming_the_field(params, message):
+    with pytest.raises(RunInputError) as refused:
+        requested(params, date(2026, 11, 20))
+    assert str(refused.value).startswith(message)
+
+
+def test_chunks_cover_the_window_in_order():
+    window = Window(date(2026, 11, 1), date(2026, 11, 16))
+    assert [str(c) for c in window.chunks(7)] == ["2026-11-01_2026-11-07", "2026-11-08_2026-11-14",
+                                                  "2026-11-15_2026-11-16"]
+    assert Window.parse(str(window)) == window and window.days == 16
