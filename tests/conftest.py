@@ -84,10 +84,8 @@ def airflow_db():
 
 @pytest.fixture
 def districts_file(tmp_path, monkeypatch):
-    """The shipped districts, without task retries (a failing test must not wait out retry delays) and
-    without deadline alerts, which dag.test() cannot run in Airflow 3.3.2 (see include/districts.yaml);
-    the scheduler tests run them."""
-    path = districts_variant(tmp_path / "districts.yaml", task_retries="0", deadline_alerts="false")
+    """The shipped districts, without task retries (a failing test must not wait out retry delays)."""
+    path = districts_variant(tmp_path / "districts.yaml", task_retries="0")
     monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(path))
     return path
 

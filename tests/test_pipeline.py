@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -91,6 +92,20 @@ def test_a_window_that_ends_before_it_starts_fails_on_its_first_try_naming_end_d
     assert subject == "[Clever attendance] springfield: extract failed: the run's input"
     assert "Error: field 'end_date': 2026-11-10 is before start_date 2026-11-19" in body
     assert not list(pipeline_env.glob("clever_attendance_daily/springfield/*")), "refused before Clever was read"
+
+
+@pytest.mark.timeout(300)
+def test_airflow_dags_test_runs_the_shipped_districts_file_deadline_alerts_and_all(sandbox, airflow_db, tmp_path):
+    from clever_attendance.sandbox.wiring import ROOT, airflow, airflow_env
+
+    shipped = ROOT / "include" / "districts.yaml"
+    assert config.load(shipped).deadline_alerts
+    assert load_dag("clever_attendance_daily").deadline, "the DAG as the scheduler gets it has its alert"
+    env = airflow_env(Path(airflow_db), sandbox, tmp_path / "staging", shipped)
+    output = airflow(env, "dags", "test", "clever_attendance_daily", "2026-11-18T02:00:00-05:00")
+    assert "DagRun failed" not in output
+    reported = [line.split("report | ", 1)[1] for line in output.splitlines() if "report | " in line]
+    assert [line.split()[:2] for line in reported[2:4]] == [["shelbyville", "uploaded"], ["springfield", "uploaded"]]
 
 
 def _now(sandbox: dict) -> datetime:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import sys
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from clever_attendance.pipeline import config
@@ -59,12 +58,7 @@ def main() -> int:
     tick = datetime.combine(day, time(2, 0), tz).isoformat()  # the daily DAG's schedule tick on that date
     with running_sandbox(workdir=str(WORK)) as sandbox:
         print(f"sandbox: Clever at {sandbox['clever_url']}, Safety Shield at {sandbox['upload_url']}")
-        # `airflow dags test` cannot finish a DAG with Deadline Alerts in Airflow 3.3.2: the demo's copy of
-        # the districts file turns them off (the scheduler tests run them)
-        districts = WORK / "districts.yaml"
-        districts.write_text(Path(settings.source).read_text().replace("deadline_alerts: true",
-                                                                       "deadline_alerts: false"))
-        env = airflow_env(WORK / "airflow_home", sandbox, WORK / "staging", districts)
+        env = airflow_env(WORK / "airflow_home", sandbox, WORK / "staging")
         print("airflow: migrating a private SQLite metadata database in .demo/airflow_home ...")
         prepare(env)
         print(f"airflow: `airflow dags test clever_attendance_daily {tick}` (attendance date {day}) ...")

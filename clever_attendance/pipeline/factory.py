@@ -60,6 +60,22 @@ Tasks as in `clever_attendance`.
 """
 
 
+class AttendanceDAG(DAG):
+    """Both DAGs' class: Airflow's DAG, whose `test()` (`airflow dags test`) runs without the Deadline Alerts.
+
+    Airflow 3.3.2's dag.test() cannot finish a successful run of a DAG with Deadline Alerts: it looks the
+    alerts up by database ids that only the dag-processor's copy of the DAG has, and fails. A test run pages
+    nobody anyway; the scheduler's runs keep their alerts.
+    """
+
+    def test(self, *args, **kwargs):
+        deadline, self.deadline = self.deadline, None
+        try:
+            return super().test(*args, **kwargs)
+        finally:
+            self.deadline = deadline
+
+
 def _params(settings: Settings) -> dict[str, Param]:
     slugs = [d.slug for d in settings.districts]
     return {
@@ -138,7 +154,7 @@ def build(settings: Settings) -> list[DAG]:
     }
     dags = []
     for dag_id, (schedule, doc, max_runs, deadline) in schedules.items():
-        with DAG(dag_id, schedule=schedule, start_date=datetime(2025, 8, 1), catchup=False,
+        with AttendanceDAG(dag_id, schedule=schedule, start_date=datetime(2025, 8, 1), catchup=False,
                  max_active_runs=max_runs, default_args=_default_args(settings), params=_params(settings), doc_md=doc,
                  tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id),
                  deadline=_deadline(dag_id, deadline, settings) if settings.deadline_alerts else None) as dag:
