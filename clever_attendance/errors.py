@@ -59,6 +59,16 @@ class SafetyShieldRefusedError(SafetyShieldError):
     category = "refused the file"
 
 
+class SafetyShieldFileTooLargeError(SafetyShieldRefusedError):
+    """Safety Shield answered 413 with its limits: the upload operator splits under them and goes on."""
+
+    category = "refused a file over its limits"
+
+    def __init__(self, district: str, step: str, detail: str, max_bytes: int, max_rows: int) -> None:
+        super().__init__(district, step, detail)
+        self.max_bytes, self.max_rows = max_bytes, max_rows
+
+
 class SafetyShieldRowsRejectedError(SafetyShieldError):
     """The file was imported, but Safety Shield rejected more rows than the district allows."""
 

@@ -46,6 +46,7 @@ class InHook(Enum):
     WAIT = "retried in the hook after the service's own wait (rate-limit reset or Retry-After)"
     REFRESH_TOKEN = "retried in the hook once, with the district token looked up again"
     SMALLER_PAGE = "retried in the hook with half the page size"
+    SPLIT = "raised with the limits the answer states: the upload operator splits the file under them and goes on"
     RAISE = "not retried in the hook: it raises, and layer 2 decides"
 
 
@@ -68,9 +69,13 @@ def clever_answer(status: int) -> InHook:
 
 def safety_shield_answer(status: int) -> InHook:
     """What SafetyShieldHook does with an answer of this status: 429 and every 5xx are retried (after
-    Retry-After when the answer gives one, else with backoff); other 4xx raise SafetyShieldRefusedError."""
+    Retry-After when the answer gives one, else with backoff); 413 states the limits to split under
+    (spec/safety-shield-upload.md: the uploader splits so that it never stops a delivery); other 4xx raise
+    SafetyShieldRefusedError."""
     if status == 429 or status >= 500:
         return InHook.WAIT
+    if status == 413:
+        return InHook.SPLIT
     return InHook.RAISE
 
 

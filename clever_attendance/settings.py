@@ -7,7 +7,8 @@ from datetime import timedelta
 POLL, DAILY = "clever_attendance", "clever_attendance_daily"  # the two DAGs' ids
 POOL = "clever_api"  # extractions at once, across both DAGs: create it at set-up
 POOL_SLOTS = 4
-ASSET_URI = "safety_shield://attendance/clever"
+ASSET_URI = "safety_shield://attendance/clever"  # + /<slug>: one asset per district (operators.upload.district_asset)
+ASSET_ALIAS = "clever_attendance_delivered"  # every district's asset events, for a DAG that wants any district's
 OWNER = "attendance-data-team"
 TIMEOUTS = {"extract": timedelta(minutes=45), "transform": timedelta(minutes=20), "upload": timedelta(minutes=45),
             "report": timedelta(minutes=5)}

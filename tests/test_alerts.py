@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from clever_attendance.alerts import latency_pages
 from clever_attendance.errors import CleverAuthError, CleverUnavailableError, SafetyShieldRowsRejectedError
 from clever_attendance.retry_policy import classify
 from clever_attendance.sandbox.testing import load_dag
@@ -56,3 +57,19 @@ def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_
     students = districts["shelbyville"].students
     for secret in {s["roles"]["student"]["sis_id"] for s in students} - {""} | {s["name"]["last"] for s in students}:
         assert secret not in body
+    smtp.messages.clear()
+    slack.posts.clear()
+    dry = load_dag("clever_attendance_daily").test(logical_date=datetime(2026, 11, 18, 7, tzinfo=UTC),
+                                                   run_conf={"dry_run": True})
+    assert dry.state == "failed"
+    assert (smtp.texts(), slack.posts) == ([], []), "a dry run's failure notice goes to the task log only"
+
+
+@pytest.mark.parametrize("dag_id, run_type, pages", [
+    ("clever_attendance", "scheduled", True),
+    ("clever_attendance", "manual", False),  # a window override or a dry run: a person re-syncing, not an incident
+    ("clever_attendance", "backfill", False),
+    ("clever_attendance_daily", "scheduled", False),  # a date synced the night after is late by design
+])
+def test_only_a_scheduled_polling_run_pages_for_latency(dag_id, run_type, pages):
+    assert latency_pages(dag_id, run_type) is pages

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from clever_attendance.pipeline import config
+from clever_attendance.sandbox.process import set_faults
 from clever_attendance.sandbox.testing import districts_variant, load_dag
 from clever_attendance.sandbox.truth import configured_truth
 from clever_attendance.sandbox.upload_store import imported_rows, write_counts
@@ -26,6 +29,48 @@ def held(sandbox: dict, district: config.District, start: date, end: date) -> li
 def run(dag_id: str, logical_date: datetime, **conf):
     dag_run = load_dag(dag_id).test(logical_date=logical_date, run_conf=conf or None)
     return dag_run
+
+
+def task_instance(dag_run, task_id: str):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        ti = session.scalar(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id,
+                                                       TaskInstance.task_id == task_id))
+        session.expunge(ti)
+        return ti
+
+
+def report_rows(dag_run) -> dict[str, dict]:
+    """The report task's rows, by district, as the run left them in XCom."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        value = session.scalar(select(XComModel.value).where(
+            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == "report",
+            XComModel.key == "return_value"))
+    return {row["district"]: row for row in (json.loads(value) if isinstance(value, str) else value)}
+
+
+def asset_events(dag_run) -> list[tuple[str, dict]]:
+    """(asset URI, extra) of every asset event the run emitted."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return [tuple(e) for e in session.execute(
+            select(AssetModel.uri, AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_run_id == dag_run.run_id).order_by(AssetEvent.id))]
+
+
+def uploads_of(sandbox: dict, district: config.District) -> list[dict]:
+    posted = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
+    return [u for u in posted if u["districtId"] == district.safety_shield_district_id]
 
 
 @pytest.mark.timeout(300)
@@ -67,6 +112,68 @@ def test_dry_run_uploads_nothing_and_keeps_the_csv(sandbox, districts, pipeline_
     assert len(csv_path.read_text().splitlines()) == len(truth.rows) + 1
     assert oct(csv_path.stat().st_mode & 0o777) == "0o600" and oct(csv_path.parent.stat().st_mode & 0o777) == "0o700"
     assert not list(pipeline_env.glob("clever_attendance_daily/shelbyville/*/*")), "shelbyville was not selected"
+    row = report_rows(dag_run)["springfield"]
+    assert (row["status"], row["import"]) == ("dry run", f"file://{csv_path} and rejects.csv beside it")
+    assert asset_events(dag_run) == [], "a dry run delivers nothing"
+
+
+@pytest.mark.timeout(300)
+def test_a_dry_run_of_a_delivered_window_still_previews_it(sandbox, districts, pipeline_env):
+    assert run("clever_attendance_daily", TICK.replace(day=17), districts=["springfield"]).state == "success"
+    dag_run = run("clever_attendance_daily", TICK.replace(day=17), dry_run=True, districts=["springfield"])
+    assert report_rows(dag_run)["springfield"]["status"] == "dry run", "not skipped although nothing is new"
+    (csv_path,) = pipeline_env.glob("clever_attendance_daily/springfield/2026-11-17_2026-11-17/*/attendance.csv")
+    springfield = config.load().district("springfield")
+    truth = configured_truth(districts["springfield"], springfield, date(2026, 11, 17), date(2026, 11, 17),
+                             _now(sandbox))
+    assert len(csv_path.read_text().splitlines()) == len(truth.rows) + 1
+
+
+@pytest.mark.timeout(300)
+def test_asset_events_name_only_the_districts_that_delivered_and_say_what_changed(sandbox, pipeline_env):
+    settings = config.load()
+    first = run("clever_attendance_daily", TICK.replace(day=18), districts=["springfield"])
+    assert [uri for uri, _ in asset_events(first)] == ["safety_shield://attendance/clever/springfield"]
+    second = run("clever_attendance_daily", TICK.replace(day=18))  # springfield: nothing new since the first
+    rows = report_rows(second)
+    assert (rows["springfield"]["status"], rows["shelbyville"]["status"]) == ("skipped: nothing new", "uploaded")
+    (uri, extra), = asset_events(second)
+    shelbyville = rows["shelbyville"]
+    assert uri == "safety_shield://attendance/clever/shelbyville"
+    assert extra == {"district": "shelbyville", "window": "2026-11-18_2026-11-18",
+                     "rows_delivered": shelbyville["uploaded"], "rejected": shelbyville["rejected"],
+                     "rejected_by_safety_shield": 0,
+                     "import_ids": [u["uploadId"] for u in uploads_of(sandbox, settings.district("shelbyville"))
+                                    if u["uploadId"] in shelbyville["import"]]}
+    assert extra["rows_delivered"] > 0 and extra["import_ids"]
+
+
+@pytest.mark.timeout(300)
+def test_a_day_without_attendance_posts_nothing_and_says_so(sandbox, pipeline_env):
+    settings = config.load()
+    before = {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}
+    dag_run = run("clever_attendance_daily", TICK.replace(day=21))  # Saturday
+    assert dag_run.state == "success"
+    assert {slug: row["status"] for slug, row in report_rows(dag_run).items()} == {
+        "shelbyville": "no attendance", "springfield": "no attendance"}
+    assert before == {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}, "nothing posted"
+    assert asset_events(dag_run) == []
+    receipts = sorted(p.name for p in pipeline_env.glob("_receipts/clever_attendance_daily/*/*.json"))
+    assert receipts == ["2026-11-21_2026-11-21.json"] * 2, "the receipts are written: the next run skips"
+
+
+@pytest.mark.timeout(300)
+def test_limits_lowered_at_run_time_still_deliver_everything_on_the_first_try(sandbox, districts, pipeline_env):
+    set_faults(sandbox, "upload", max_rows=120)  # the connection says 200,000: Safety Shield answers 413
+    dag_run = run("clever_attendance_daily", TICK.replace(day=16), districts=["springfield"], force=True)
+    assert dag_run.state == "success"
+    springfield = config.load().district("springfield")
+    day = date(2026, 11, 16)
+    assert held(sandbox, springfield, day, day) == configured_truth(
+        districts["springfield"], springfield, day, day, _now(sandbox)).rows
+    ti = task_instance(dag_run, "springfield.upload")
+    assert (ti.state, ti.try_number) == ("success", 1)
+    assert [u["rowsReceived"] for u in uploads_of(sandbox, springfield)][-3:] == [120, 120, 59]
 
 
 @pytest.mark.timeout(300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from airflow.sdk.definitions.retry_policy import RetryAction
 
 from clever_attendance.errors import SafetyShieldError, SafetyShieldUnavailableError
@@ -75,6 +76,31 @@ def test_files_over_the_limits_are_split(sandbox, conn, tmp_path):
     result = upload(tmp_path, HEAD + rows(10), conn(max_rows=4), "op2")
     assert [u["rowsReceived"] for u in result["uploads"]] == [4, 4, 2]
     assert len(imported_rows(sandbox["db"], "op2")) == 10
+
+
+def test_limits_lowered_without_notice_split_the_rest_and_deliver_everything(sandbox, conn, tmp_path, capsys):
+    set_faults(sandbox, "upload", max_rows=4)  # the connection still says 200,000 rows
+    result = upload(tmp_path, HEAD + rows(10), conn(), "op9")
+    logged = capsys.readouterr()
+    assert [u["rowsReceived"] for u in result["uploads"]] == [4, 4, 2]
+    assert imported_rows(sandbox["db"], "op9") == sorted(tuple(r.split(",")) for r in rows(10).splitlines())
+    limits = [line for line in (logged.out + logged.err).splitlines() if "limits are now" in line]
+    assert len(limits) == 1, "the new limits are logged once"
+    assert ("Clever district springfield (Safety Shield op9): Safety Shield's limits are now 25000000 bytes and 4 "
+            "rows (the connection says 25000000 and 200000); the 1 part(s) not yet accepted are split under them"
+            ) in limits[0]
+    again = upload(tmp_path, HEAD + rows(10), conn(), "op9")
+    assert [u["uploadId"] for u in again["uploads"]] == [u["uploadId"] for u in result["uploads"]], \
+        "same content and limits: the same Idempotency-Keys, so nothing is imported twice"
+    assert write_counts(sandbox["db"], "op9") == 10
+
+
+def test_a_file_without_rows_is_not_posted(sandbox, conn, tmp_path):
+    result = upload(tmp_path, HEAD, conn(), "op10", receipt_path=str(tmp_path / "receipt.json"))
+    assert (result["rows"], result["uploads"]) == (0, [])
+    assert json.loads((tmp_path / "receipt.json").read_text())["rows"] == 0, "the receipt is written all the same"
+    posted = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
+    assert [u for u in posted if u["districtId"] == "op10"] == [], "nothing posted to Safety Shield"
 
 
 def test_throttling_and_server_errors_are_retried(sandbox, conn, tmp_path):

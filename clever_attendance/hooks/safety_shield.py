@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import requests
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, Connection
 
-from clever_attendance.errors import SafetyShieldError, SafetyShieldRefusedError, SafetyShieldUnavailableError
+from clever_attendance.errors import (
+    SafetyShieldError,
+    SafetyShieldFileTooLargeError,
+    SafetyShieldRefusedError,
+    SafetyShieldUnavailableError,
+)
 from clever_attendance.hooks.connection import base_url
 from clever_attendance.provider import read_extras, ui_field_behaviour
 from clever_attendance.retry_policy import NETWORK_ERRORS, InHook, backoff_seconds, safety_shield_answer
@@ -43,19 +49,27 @@ class SafetyShieldHook(BaseHook):
 
     def get_conn(self) -> requests.Session:
         if self._session is None:
-            conn = self.get_connection(self.safety_shield_conn_id)
-            extra = read_extras(SAFETY_SHIELD_CONN_TYPE, conn.extra_dejson)
-            if not conn.host or not conn.password:
-                raise SafetyShieldRefusedError(self.district, "reading the connection",
-                                               f"connection {self.safety_shield_conn_id!r} needs host and password")
-            self.base_url = base_url(conn)
-            self.timeout, self.max_retries = extra["timeout"], extra["max_retries"]
-            self.backoff, self.poll_seconds = extra["backoff_seconds"], extra["poll_seconds"]
-            self.max_bytes, self.max_rows = extra["max_bytes"], extra["max_rows"]
-            session = requests.Session()
-            session.headers["Authorization"] = f"Bearer {conn.password}"
-            self._session = session
+            self._configure(self.get_connection(self.safety_shield_conn_id))
         return self._session
+
+    async def aget_conn(self) -> requests.Session:
+        """get_conn for a trigger: the connection is read without blocking the triggerer's event loop."""
+        if self._session is None:
+            self._configure(await self.aget_connection(self.safety_shield_conn_id))
+        return self._session
+
+    def _configure(self, conn: Connection) -> None:
+        extra = read_extras(SAFETY_SHIELD_CONN_TYPE, conn.extra_dejson)
+        if not conn.host or not conn.password:
+            raise SafetyShieldRefusedError(self.district, "reading the connection",
+                                           f"connection {self.safety_shield_conn_id!r} needs host and password")
+        self.base_url = base_url(conn)
+        self.timeout, self.max_retries = extra["timeout"], extra["max_retries"]
+        self.backoff, self.poll_seconds = extra["backoff_seconds"], extra["poll_seconds"]
+        self.max_bytes, self.max_rows = extra["max_bytes"], extra["max_rows"]
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {conn.password}"
+        self._session = session
 
     def _call(self, step: str, method: str, path: str, **kwargs) -> requests.Response:
         """One API call; 429/503 wait for Retry-After, other 5xx and network faults back off, 4xx do not retry."""
@@ -68,7 +82,10 @@ class SafetyShieldHook(BaseHook):
             else:
                 if answer.status_code < 400:
                     return answer
-                if safety_shield_answer(answer.status_code) is InHook.RAISE:
+                action = safety_shield_answer(answer.status_code)
+                if action is InHook.SPLIT:
+                    raise _too_large(self.district, step, answer)
+                if action is InHook.RAISE:
                     raise SafetyShieldRefusedError(self.district, step,
                                                    f"HTTP {answer.status_code} {_error_name(answer)}")
                 why, wait = f"HTTP {answer.status_code}", _retry_after(answer)
@@ -107,7 +124,7 @@ class SafetyShieldHook(BaseHook):
         return self._call("reading the import status", "GET", f"{UPLOADS}/{upload_id}").json()
 
     def wait_for_import(self, upload_id: str, timeout: float) -> dict:
-        """Poll until the import is completed or failed."""
+        """Poll until the import is completed or failed (blocking: the operator defers to the trigger instead)."""
         deadline = time.monotonic() + timeout
         while True:
             result = self.get_import(upload_id)
@@ -117,6 +134,27 @@ class SafetyShieldHook(BaseHook):
                 raise SafetyShieldUnavailableError(self.district, "waiting for the import",
                                                    f"upload {upload_id} still {result['status']} after {timeout:.0f}s")
             time.sleep(self.poll_seconds)
+
+
+def _too_large(district: str, step: str, answer: requests.Response) -> SafetyShieldRefusedError:
+    """A 413's limits as an error the operator splits under; without them, a plain refusal."""
+    try:
+        body = answer.json()
+        return SafetyShieldFileTooLargeError(district, step, "HTTP 413 file_too_large", int(body["maxBytes"]),
+                                             int(body["maxRows"]))
+    except (ValueError, KeyError, TypeError):
+        return SafetyShieldRefusedError(district, step, "HTTP 413 without the limits it refused the file for")
+
+
+def import_summary(result: dict) -> dict:
+    """An import's status in brief: counts, the columns rows were rejected for, and a failed file's fault; never
+    the row-level messages, which may quote the file's values (student numbers)."""
+    brief = {k: result.get(k) for k in ("uploadId", "status", "rowsReceived", "rowsImported", "rowsRejected",
+                                        "completedAt")}
+    brief["error_columns"] = dict(Counter(e.get("column") or "(row)" for e in result.get("errors", [])))
+    if result.get("status") == "failed":
+        brief["file_error"] = next((e.get("message", "") for e in result.get("errors", [])), "")
+    return brief
 
 
 def _retry_after(answer: requests.Response) -> float | None:

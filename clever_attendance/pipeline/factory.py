@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import (
     DAG,
-    Asset,
+    AssetAlias,
     CronDataIntervalTimetable,
     CronTriggerTimetable,
     DeadlineAlert,
@@ -26,9 +26,7 @@ from clever_attendance.alerts import FailureNotice
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
 from clever_attendance.pipeline.config import District, Settings
 from clever_attendance.retry_policy import task_policy
-from clever_attendance.settings import ASSET_URI, DAILY, MAX_RETRY_DELAY, OWNER, POLL, POOL, TIMEOUTS
-
-ASSET = Asset(ASSET_URI)
+from clever_attendance.settings import ASSET_ALIAS, DAILY, MAX_RETRY_DELAY, OWNER, POLL, POOL, TIMEOUTS
 
 POLL_DOC = """\
 ### Clever attendance → Safety Shield, polling
@@ -86,7 +84,9 @@ def _params(settings: Settings) -> dict[str, Param]:
         "end_date": Param(None, type=["null", "string"], format="date", title="End date",
                           description="Override the window: last attendance date, inclusive."),
         "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Build the CSV but do not upload it; its path is in the report."),
+                         description="Build attendance.csv and rejects.csv from what Clever holds now, even when "
+                                     "nothing is new, and upload nothing; the report says where they are. A dry "
+                                     "run sends no alert."),
         "force": Param(False, type="boolean", title="Force",
                        description="Sync even when Clever's last_attendance_sync has not moved."),
     }
@@ -108,7 +108,7 @@ def transform(slug: str, manifest: dict) -> dict:
     return tasks.transform(get_current_context(), slug, manifest)
 
 
-@task(trigger_rule="all_done", outlets=[ASSET])
+@task(trigger_rule="all_done")
 def report(slugs: list[str]) -> list[dict]:
     """One table for the run: every district's counts, import and timings."""
     from clever_attendance.pipeline import tasks
@@ -129,6 +129,7 @@ def _district_group(district: District, settings: Settings) -> TaskGroup:
             safety_shield_district_id=district.safety_shield_district_id, window=manifest["window"],
             max_reject_share=district.max_reject_share, safety_shield_conn_id=district.safety_shield_conn_id,
             receipt_path=manifest["receipt_path"], receipt=manifest["receipt"], dry_run="{{ params.dry_run }}",
+            counts=staged["counts"], asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True,
             execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)
         staged >> upload
     return group

@@ -15,7 +15,7 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
     if upload.get("dry_run"):
         status = "dry run"
     elif upload:
-        status = "uploaded"
+        status = "uploaded" if upload.get("rows") else "no attendance"
     elif skipped:
         status = f"skipped: {skipped}"
     elif not extract:
@@ -27,12 +27,19 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
         "district": slug, "status": status, "read": counts.get("read"), "delivered": counts.get("delivered"),
         "rejected": counts.get("rejected"), "rejected_by_reason": counts.get("rejected_by_reason", {}),
         "superseded": counts.get("superseded"), "uploaded": upload.get("imported"),
-        "import": ", ".join(f"{u['uploadId']} {u['status']}" for u in uploads) or upload.get("csv_path"),
+        "import": ", ".join(f"{u['uploadId']} {u['status']}" for u in uploads) or _preview(upload, transform),
         "extract_s": extract.get("seconds"), "transform_s": transform.get("seconds"),
         "upload_s": upload.get("seconds"), "window": extract.get("window"),
         "latency": latency(upload.get("completedAt"), transform.get("fresh") or {},
                            extract.get("last_attendance_sync")),
     }
+
+
+def _preview(upload: dict, transform: dict) -> str | None:
+    """Where a dry run left its files."""
+    if not upload.get("dry_run"):
+        return None
+    return f"{transform['csv_path']} and {transform['rejects_path'].rsplit('/', 1)[-1]} beside it"
 
 
 def _seconds(later: str, earlier: str) -> float:

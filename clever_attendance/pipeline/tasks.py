@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from clever_attendance.errors import RunInputError
 from clever_attendance.pipeline import config, staging
 from clever_attendance.pipeline.window import Window, requested, single_day, trailing
-from clever_attendance.settings import DAILY, POLL
+from clever_attendance.settings import DAILY
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,9 @@ def extract(context, slug: str) -> dict:
     folder = staging.run_folder(dag_id, slug, str(span), context["run_id"])
     receipt = staging.receipt_path(dag_id, slug, str(span))
     try:
-        manifest = extract(district, span, folder, staging.read_receipt(receipt), bool(params.get("force")),
-                           settings.chunk_days)
+        # a dry run previews what Clever holds now, new or not
+        manifest = extract(district, span, folder, staging.read_receipt(receipt),
+                           bool(params.get("force") or params.get("dry_run")), settings.chunk_days)
     except NothingNew as skip:
         staging.mark_checked(receipt, context["run_id"])
         context["ti"].xcom_push(key="skipped", value="nothing new")
@@ -72,7 +73,7 @@ def transform(context, slug: str, manifest: dict) -> dict:
 def report(context, slugs: list[str]) -> list[dict]:
     from airflow.sdk.observability.stats import Stats
 
-    from clever_attendance.alerts import latency_breached
+    from clever_attendance.alerts import latency_breached, latency_pages
     from clever_attendance.pipeline.report import district_row, render
 
     settings = config.load()
@@ -95,9 +96,7 @@ def report(context, slugs: list[str]) -> list[dict]:
                 if late[name] is not None:
                     Stats.timing(f"clever_attendance.latency_{name}", timedelta(seconds=late[name]),
                                  tags={"district": slug, "dag_id": dag_id})
-            # the promise of minutes is the polling DAG's; a backfill is late by design
-            if (dag_id == POLL and dag_run.run_type != "backfill"
-                    and late["p95"] > district.latency_sla_minutes * 60):
+            if latency_pages(dag_id, dag_run.run_type) and late["p95"] > district.latency_sla_minutes * 60:
                 latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late["p95"] / 60,
                                  district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
     for line in render(rows).splitlines():
