@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/clever_page.py
 	$(PY) bench/clever_extract.py
 	$(PY) bench/transform.py
+	$(PY) bench/upload_slots.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis

@@ -105,6 +105,8 @@ def get_provider_info() -> dict:
                   for path, name in HOOKS.values()],
         "operators": [{"integration-name": "Safety Shield",
                        "python-modules": ["clever_attendance.operators.upload"]}],
+        "triggers": [{"integration-name": "Safety Shield",
+                      "python-modules": ["clever_attendance.triggers.safety_shield"]}],
         "connection-types": [{"connection-type": conn_type, "hook-class-name": path, "hook-name": name,
                               "ui-field-behaviour": FIELD_BEHAVIOUR[conn_type], "conn-fields": _conn_fields(conn_type)}
                              for conn_type, (path, name) in HOOKS.items()],

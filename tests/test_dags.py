@@ -28,8 +28,10 @@ def test_one_group_per_district_with_its_three_tasks():
             assert upload.execution_timeout and extract.execution_timeout
             assert dag.get_task(f"{slug}.transform").upstream_task_ids == {f"{slug}.extract"}
             assert upload.upstream_task_ids == {f"{slug}.extract", f"{slug}.transform"}
+            assert upload.deferrable, "the wait for Safety Shield's import holds no worker slot"
+            assert [o.name for o in upload.outlets] == ["clever_attendance_delivered"]
         report = dag.get_task("report")
-        assert report.trigger_rule == "all_done"
+        assert report.trigger_rule == "all_done" and not report.outlets, "no asset event for a run as such"
         assert report.upstream_task_ids == {f"{s}.upload" for s in slugs}
         assert set(dag.tags) == {"clever", "attendance", "safety-shield"}
         assert dag.owner == "attendance-data-team" and dag.doc_md

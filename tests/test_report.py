@@ -31,8 +31,13 @@ def test_each_district_says_what_happened():
         return district_row("d", {"extract": extract, "transform": transform, "upload": upload}, skipped)["status"]
 
     done = {"window": "2026-11-20_2026-11-20"}
-    assert status(done, {"counts": {}}, {"uploads": []}) == "uploaded"
-    assert status(done, {"counts": {}}, {"dry_run": True}) == "dry run"
+    assert status(done, {"counts": {}}, {"rows": 5, "uploads": [{"uploadId": "u1", "status": "completed"}]}) == \
+        "uploaded"
+    assert status(done, {"counts": {}}, {"rows": 0, "uploads": []}) == "no attendance", "nothing to send"
+    staged = {"counts": {}, "csv_path": "file:///s/attendance.csv", "rejects_path": "file:///s/rejects.csv"}
+    assert status(done, staged, {"dry_run": True}) == "dry run"
+    assert district_row("d", {"extract": done, "transform": staged, "upload": {"dry_run": True}}, None)["import"] \
+        == "file:///s/attendance.csv and rejects.csv beside it"
     assert status(skipped="nothing new") == "skipped: nothing new"
     assert status() == "failed at extract"
     assert status(done) == "failed at transform"

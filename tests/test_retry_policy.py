@@ -21,13 +21,15 @@ from clever_attendance.retry_policy import (
     task_policy,
 )
 
-# the failures the pipeline raises: our own classes that nothing subclasses, and the two outside ones we name
-OURS = [cls for _, cls in inspect.getmembers(errors, inspect.isclass) if cls.__module__ == errors.__name__]
-RAISED = [cls for cls in OURS if not any(other is not cls and issubclass(other, cls) for other in OURS)]
-RAISED += [AirflowTaskTimeout, OSError]
+# the failures the pipeline raises: our own classes but the services' bases, and the two outside ones we name
+BASES = {errors.ServiceError, errors.CleverError, errors.SafetyShieldError}
+RAISED = [cls for _, cls in inspect.getmembers(errors, inspect.isclass)
+          if cls.__module__ == errors.__name__ and cls not in BASES] + [AirflowTaskTimeout, OSError]
 
 
 def make(cls: type[BaseException]) -> BaseException:
+    if cls is errors.SafetyShieldFileTooLargeError:
+        return cls("d1", "upload", "HTTP 413 file_too_large", 1000, 10)
     return cls("d1", "step", "detail") if issubclass(cls, errors.ServiceError) else cls("detail")
 
 
@@ -43,8 +45,8 @@ def test_transient_failures_are_retried_and_the_rest_fail_at_once():
     retried = {r.failure.__name__ for r in RULES if r.decision is Decision.RETRY}
     assert retried == {"CleverUnavailableError", "SafetyShieldUnavailableError", "AirflowTaskTimeout", "OSError"}
     assert {e.__name__ for e in RAISED} - retried == {
-        "CleverAuthError", "CleverContractError", "SafetyShieldRefusedError", "SafetyShieldRowsRejectedError",
-        "RunInputError", "ConfigError", "PipelineBug"}
+        "CleverAuthError", "CleverContractError", "SafetyShieldRefusedError", "SafetyShieldFileTooLargeError",
+        "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug"}
 
 
 def test_an_unforeseen_exception_is_our_bug_and_fails_at_once():
@@ -71,4 +73,5 @@ def test_what_the_hooks_retry_themselves():
     assert {clever_answer(s) for s in (500, 502, 503, 504)} == {InHook.BACKOFF}
     assert {clever_answer(s) for s in (400, 403, 404, 501)} == {InHook.RAISE}
     assert {safety_shield_answer(s) for s in (429, 500, 502, 503, 504)} == {InHook.WAIT}
-    assert {safety_shield_answer(s) for s in (400, 401, 403, 409, 413)} == {InHook.RAISE}
+    assert safety_shield_answer(413) is InHook.SPLIT
+    assert {safety_shield_answer(s) for s in (400, 401, 403, 409)} == {InHook.RAISE}

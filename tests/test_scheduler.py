@@ -111,3 +111,30 @@ def test_a_run_that_outlasts_its_deadline_sends_an_alert(cluster, smtp):
     set_faults(sandbox, "clever")
     airflow.wait_for_runs("clever_attendance", 1, 300)
     airflow.cli("dags", "pause", "clever_attendance")
+
+
+def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, districts):
+    sandbox, airflow, settings = cluster
+    springfield = settings.district("springfield")
+    set_faults(sandbox, "upload", import_seconds=15)
+    try:
+        airflow.cli("dags", "unpause", "clever_attendance_daily")
+        airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", "slow_import",
+                    "--logical-date", "2026-11-16T02:00:00-05:00", "--conf", '{"districts": ["springfield"]}')
+
+        def upload_state() -> str | None:
+            found = airflow.query("select state from task_instance where run_id = ? and task_id = ?",
+                                  "slow_import", "springfield.upload")
+            return found[0][0] if found else None
+
+        wait_for("springfield.upload to defer while Safety Shield imports", lambda: upload_state() == "deferred",
+                 240, every=0.5)
+        airflow.wait_for_runs("clever_attendance_daily", 1, 300, run_type="manual")
+    finally:
+        set_faults(sandbox, "upload")
+    assert airflow.run_states("clever_attendance_daily", "manual") == {"slow_import": "success"}
+    assert upload_state() == "success"
+    day = date(2026, 11, 16)
+    truth = configured_truth(districts["springfield"], springfield, day, day, NOW)
+    held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
+    assert [row for row in held if row[2] == "11/16/2026"] == truth.rows

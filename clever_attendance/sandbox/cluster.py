@@ -1,5 +1,5 @@
 """The multi-worker topology without containers: CeleryExecutor, PostgreSQL, Redis, an API server, a
-scheduler, a dag-processor and several Celery workers, each in its own working directory, sharing
+scheduler, a dag-processor, a triggerer and several Celery workers, each in its own working directory, sharing
 only the staging root. The same topology as docker-compose.yaml, on one machine.
 """
 
@@ -54,7 +54,8 @@ def running_cluster(env: dict[str, str], workdir: Path, workers: int = 2) -> Ite
                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "clever_attendance.sandbox.cluster.hostname"}
         prepare(env)
         components = {"api-server": [AIRFLOW, "api-server", "--port", str(port)],
-                      "scheduler": [AIRFLOW, "scheduler"], "dag-processor": [AIRFLOW, "dag-processor"]}
+                      "scheduler": [AIRFLOW, "scheduler"], "dag-processor": [AIRFLOW, "dag-processor"],
+                      "triggerer": [AIRFLOW, "triggerer"]}  # the upload waits for Safety Shield's import there
         # one task at a time per worker (with Airflow's prefetch of 1): two tasks queued together land on two workers
         for n in range(1, workers + 1):
             components[f"worker{n}"] = [AIRFLOW, "celery", "worker", "--celery-hostname", f"worker{n}@%h",
