@@ -50,3 +50,40 @@ def test_airflow_finds_the_provider_through_its_entry_point():
 def test_plugins_hold_only_airflow_plugins():
     for path in (ROOT / "plugins").rglob("*.py"):
         assert "AirflowPlugin" in path.read_text(), f"{path}: plugins/ is for Airflow plugins only"
+
+
+def module_imports(path) -> set[str]:
+    """The package's modules a module imports when it is loaded (imports inside functions are deferred)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("clever_attendance"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if module_path(candidate).exists() else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("clever_attendance")}
+    return found
+
+
+def module_path(name: str):
+    base = ROOT / name.replace(".", "/")
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def test_the_package_has_no_import_cycles():
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (ROOT / "clever_attendance").rglob("*.py")}
+    graph = {name: module_imports(path) for name, path in modules.items()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        assert name not in trail, f"import cycle: {' -> '.join(trail[trail.index(name):] + (name,))}"
+        if name in done:
+            return
+        for imported in graph.get(name, ()):
+            visit(imported, (*trail, name))
+        done.add(name)
+
+    for name in graph:
+        visit(name, ())
+    assert "clever_attendance.pipeline.tasks" in graph and graph["clever_attendance.pipeline.factory"]
