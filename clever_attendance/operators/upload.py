@@ -14,7 +14,6 @@ from typing import Any
 from airflow.configuration import conf
 from airflow.sdk import Asset, AssetAlias, BaseOperator, Context, ObjectStoragePath
 
-from clever_attendance import errors
 from clever_attendance.errors import (
     SafetyShieldFileTooLargeError,
     SafetyShieldRefusedError,
@@ -126,8 +125,9 @@ class SafetyShieldUploadOperator(BaseOperator):
             raise SafetyShieldUnavailableError(self._district, "waiting for the import",
                                                f"uploads {', '.join(event['pending'])} not finished after "
                                                f"{self.import_timeout:.0f}s")
-        if event["status"] == "error":
-            kind = getattr(errors, event["error"], SafetyShieldUnavailableError)
+        if event["status"] == "error":  # raised again by class, so that the retry policy decides
+            kind = SafetyShieldRefusedError if event["error"] == "SafetyShieldRefusedError" \
+                else SafetyShieldUnavailableError
             raise kind(self._district, event["step"], event["detail"])
         return self._finish(context, event["results"], event["started"])
 
@@ -135,7 +135,7 @@ class SafetyShieldUploadOperator(BaseOperator):
         """Post the file in parts under the limits; a 413 that states lower ones re-splits what is not yet in."""
         hook.get_conn()
         limits = (hook.max_bytes, hook.max_rows)
-        parts = split_csv(content, *limits)
+        parts = self._split(content, limits)
         header = content.partition(b"\n")[0] + b"\n"
         upload_ids: list[str] = []
         while parts:
@@ -151,13 +151,19 @@ class SafetyShieldUploadOperator(BaseOperator):
                 self.log.warning("Clever district %s: Safety Shield's limits are now %d bytes and %d rows (the "
                                  "connection says %d and %d); the %d part(s) not yet accepted are split under them",
                                  self._district, *limits, hook.max_bytes, hook.max_rows, len(parts))
-                parts = split_csv(header + b"".join(p[len(header):] for p in parts), *limits)
+                parts = self._split(header + b"".join(p[len(header):] for p in parts), limits)
                 continue
             parts.pop(0)
             upload_ids.append(upload_id)
             self.log.info("Clever district %s, window %s: part %d, %d rows, %d bytes: upload %s", self._district,
                           self.window, len(upload_ids), part.count(b"\n") - 1, len(part), upload_id)
         return upload_ids
+
+    def _split(self, content: bytes, limits: tuple[int, int]) -> list[bytes]:
+        try:
+            return split_csv(content, *limits)
+        except ValueError as too_large:
+            raise SafetyShieldRefusedError(self._district, "splitting the file", str(too_large)) from None
 
     def _finish(self, context: Context, results: list[dict], started: float) -> dict:
         summary = self._check(results)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from clever_attendance.errors import ConfigError
+from clever_attendance.settings import CLEVER_CONN_ID, SAFETY_SHIELD_CONN_ID
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "include" / "districts.yaml"
 SLUG = re.compile(r"^[a-z0-9_]+$")
@@ -43,8 +44,8 @@ class District:
     name: str
     clever_district_id: str
     safety_shield_district_id: str
-    clever_conn_id: str = "clever_default"
-    safety_shield_conn_id: str = "safety_shield_default"
+    clever_conn_id: str = CLEVER_CONN_ID
+    safety_shield_conn_id: str = SAFETY_SHIELD_CONN_ID
     timezone: str = "America/New_York"
     lookback_days: int = 3
     student_number_field: str = "student_number"
@@ -175,8 +176,8 @@ class _Checker:
 def _inherited(check: _Checker) -> dict[str, Any]:
     """The district settings the defaults may give, read and checked: for the defaults and for each district."""
     return {
-        "clever_conn_id": check.text("clever_conn_id", default="clever_default"),
-        "safety_shield_conn_id": check.text("safety_shield_conn_id", default="safety_shield_default"),
+        "clever_conn_id": check.text("clever_conn_id", default=CLEVER_CONN_ID),
+        "safety_shield_conn_id": check.text("safety_shield_conn_id", default=SAFETY_SHIELD_CONN_ID),
         "timezone": check.timezone("timezone", "America/New_York"),
         "lookback_days": check.number("lookback_days", 3, 0, 180, whole=True),
         "student_number_field": check.choice("student_number_field", "student_number", NUMBER_FIELDS),

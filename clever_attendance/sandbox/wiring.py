@@ -13,9 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from clever_attendance import settings
+
 ROOT = Path(__file__).resolve().parents[2]  # the project: dags/, plugins/, include/ (an editable install)
 AIRFLOW = str(Path(sys.executable).parent / "airflow")  # the CLI of this environment's Airflow
-POOL = ("clever_api", "4", "Concurrent Clever extractions (each reads up to max_concurrency schools at once)")
+POOL = (settings.POOL, str(settings.POOL_SLOTS),
+        "Concurrent Clever extractions (each reads up to max_concurrency schools at once)")
 
 
 def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path | None = None,
