@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import requests
-from airflow.sdk.exceptions import AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout
 
 from clever_attendance.errors import (
     CleverAuthError,
@@ -133,6 +133,10 @@ RULES: tuple[Rule, ...] = (
     Rule(AirflowTaskTimeout, Decision.RETRY, "took longer than its time limit",
          "The task was stopped at its execution_timeout and retried. If it persists, read how long each step "
          "took in the run's report and the waits in the task log (rate limit, Safety Shield's import).",
+         quoted=False),
+    Rule(TaskDeferralTimeout, Decision.RETRY, "no answer from the triggerer",
+         "The upload waited for Safety Shield's import in the triggerer past import_timeout and no event came: "
+         "check that the triggerer runs. The upload is idempotent: it was retried, and clearing it is safe.",
          quoted=False),
     Rule(OSError, Decision.RETRY, "staging storage unavailable",
          "Reading or writing the staging area failed (ATTENDANCE_STAGING_URL: a full disk, a volume or bucket "

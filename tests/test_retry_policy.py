@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 from airflow.sdk.definitions.retry_policy import RetryAction
-from airflow.sdk.exceptions import AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout
 
 from clever_attendance import errors
 from clever_attendance.retry_policy import (
@@ -24,7 +24,8 @@ from clever_attendance.retry_policy import (
 # the failures the pipeline raises: our own classes but the services' bases, and the two outside ones we name
 BASES = {errors.ServiceError, errors.CleverError, errors.SafetyShieldError}
 RAISED = [cls for _, cls in inspect.getmembers(errors, inspect.isclass)
-          if cls.__module__ == errors.__name__ and cls not in BASES] + [AirflowTaskTimeout, OSError]
+          if cls.__module__ == errors.__name__ and cls not in BASES]
+RAISED += [AirflowTaskTimeout, TaskDeferralTimeout, OSError]
 
 
 def make(cls: type[BaseException]) -> BaseException:
@@ -43,7 +44,8 @@ def test_every_failure_class_maps_to_exactly_one_decision(cls):
 
 def test_transient_failures_are_retried_and_the_rest_fail_at_once():
     retried = {r.failure.__name__ for r in RULES if r.decision is Decision.RETRY}
-    assert retried == {"CleverUnavailableError", "SafetyShieldUnavailableError", "AirflowTaskTimeout", "OSError"}
+    assert retried == {"CleverUnavailableError", "SafetyShieldUnavailableError", "AirflowTaskTimeout",
+                       "TaskDeferralTimeout", "OSError"}
     assert {e.__name__ for e in RAISED} - retried == {
         "CleverAuthError", "CleverContractError", "SafetyShieldRefusedError", "SafetyShieldFileTooLargeError",
         "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug"}

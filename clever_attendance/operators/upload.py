@@ -9,6 +9,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.configuration import conf
@@ -23,6 +24,8 @@ from clever_attendance.errors import (
 from clever_attendance.hooks.safety_shield import SafetyShieldHook, import_summary
 from clever_attendance.settings import ASSET_URI, SAFETY_SHIELD_CONN_ID
 from clever_attendance.triggers.safety_shield import SafetyShieldImportTrigger
+
+DEFER_MARGIN = 300  # seconds past import_timeout before Airflow gives up on a trigger that never answered
 
 
 def split_csv(content: bytes, max_bytes: int, max_rows: int) -> list[bytes]:
@@ -115,7 +118,7 @@ class SafetyShieldUploadOperator(BaseOperator):
             self.defer(trigger=SafetyShieldImportTrigger(upload_ids, self._district, self.safety_shield_conn_id,
                                                          deadline=time.time() + self.import_timeout,
                                                          started=started),
-                       method_name="execute_complete")
+                       method_name="execute_complete", timeout=timedelta(seconds=self.import_timeout + DEFER_MARGIN))
         results = [import_summary(hook.wait_for_import(u, self.import_timeout)) for u in upload_ids]
         return self._finish(context, results, started)
 
