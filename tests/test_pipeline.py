@@ -179,10 +179,6 @@ def test_limits_lowered_at_run_time_still_deliver_everything_on_the_first_try(sa
 @pytest.mark.timeout(300)
 def test_a_window_that_ends_before_it_starts_fails_on_its_first_try_naming_end_date(
         sandbox, pipeline_env, districts_file, smtp, monkeypatch):
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
     # retries on, so that failing on the first try is the retry policy's doing
     districts_variant(districts_file, task_retries="3", retry_delay_seconds="1",
                       alert_emails="[attendance-team@district.test]")
@@ -191,10 +187,8 @@ def test_a_window_that_ends_before_it_starts_fails_on_its_first_try_naming_end_d
     dag_run = run("clever_attendance_daily", TICK, start_date="2026-11-19", end_date="2026-11-10",
                   districts=["springfield"])
     assert dag_run.state == "failed"
-    with create_session() as session:
-        ti = session.scalar(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id,
-                                                       TaskInstance.task_id == "springfield.extract"))
-        assert (ti.state, ti.try_number) == ("failed", 1)
+    ti = task_instance(dag_run, "springfield.extract")
+    assert (ti.state, ti.try_number) == ("failed", 1)
     (subject, body), = smtp.texts()
     assert subject == "[Clever attendance] springfield: extract failed: the run's input"
     assert "Error: field 'end_date': 2026-11-10 is before start_date 2026-11-19" in body

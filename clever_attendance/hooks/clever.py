@@ -122,9 +122,7 @@ class CleverHook(BaseHook):
                 return self._token
             step = "looking up the district token"
             try:
-                answer = self.get_conn().get(
-                    f"{self.oauth_url}/oauth/tokens", auth=(self.client_id, self.secret), timeout=self.timeout,
-                    params={"owner_type": "district", "district": self.district_id})
+                answer = self._tokens(district=self.district_id)
             except NETWORK_ERRORS as exc:
                 raise CleverUnavailableError(self.district_id, step, type(exc).__name__) from None
             if answer.status_code in (401, 403):
@@ -139,15 +137,19 @@ class CleverHook(BaseHook):
             self._token = tokens[0]
             return self._token
 
+    def _tokens(self, **params: str) -> requests.Response:
+        """Clever's list of the app's district tokens (of one district with `district=`), by client credentials."""
+        return self.get_conn().get(f"{self.oauth_url}/oauth/tokens", auth=(self.client_id, self.secret),
+                                   params={"owner_type": "district", **params}, timeout=self.timeout)
+
     def test_connection(self) -> tuple[bool, str]:
         """One cheap real call, for the Connections form's Test button; the answer never holds a secret."""
         try:
-            session = self.get_conn()
+            self.get_conn()
             if not self.client_id:  # a district token: the districts it sees
                 seen = [item["data"].get("name") for item in self._get(f"{API}/districts").get("data", [])]
                 return True, f"Clever accepted the district token: it sees {', '.join(map(str, seen)) or 'no district'}"
-            answer = session.get(f"{self.oauth_url}/oauth/tokens", auth=(self.client_id, self.secret),
-                                 params={"owner_type": "district"}, timeout=self.timeout)
+            answer = self._tokens()
         except CleverError as error:
             return False, (f"Clever connection {self.clever_conn_id!r}: {error.category} during {error.step}: "
                            f"{error.detail}")
