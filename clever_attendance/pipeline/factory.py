@@ -40,8 +40,9 @@ pandera into the PowerSchool attendance CSV; `rejects.csv` says why each row was
 **upload** (Safety Shield, idempotent). **report** sums up every district. Clear a district's group to
 re-run it alone; re-running changes nothing in Safety Shield unless Clever changed.
 
-Manual runs take a window (`start_date`/`end_date`), a subset of `districts`, `dry_run` (no upload,
-the CSV stays in staging) and `force` (sync even when Clever says nothing is new).
+Manual runs take a window (`start_date`/`end_date`), a subset of `districts`, `dry_run` (build the CSV
+and rejects from what Clever holds now, upload nothing, page nobody; the report says where the files
+are) and `force` (sync even when Clever says nothing is new).
 """
 
 DAILY_DOC = """\
@@ -53,7 +54,8 @@ run reconciles yesterday. This is the DAG to backfill:
     airflow backfill create --dag-id clever_attendance_daily --from-date 2025-08-15 --to-date 2025-09-30T23:59
 
 makes one run per date (the range selects the runs' 02:00 ticks: end it at the end of the last day);
-`--reprocess-behavior completed` re-runs dates already done, safely. Backfills need PostgreSQL or MySQL.
+`--reprocess-behavior completed` re-runs dates already done, safely. On SQLite, creating a backfill fails
+("Database is locked") only while another component holds the write lock: try again, or use PostgreSQL.
 Tasks as in `clever_attendance`.
 """
 
