@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--clever-port", type=int, default=0, help="0 picks a free port")
     run.add_argument("--upload-port", type=int, default=0, help="0 picks a free port")
     run.add_argument("--districts", default="springfield,shelbyville",
-                     help=f"comma-separated presets from {sorted(PRESETS)}")
+                     help=f"comma-separated presets from {sorted(PRESETS)}; NAME*N is N copies")
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--now", type=_moment, help="the Clever clock, ISO-8601 (default: the start time)")
     run.add_argument("--db", help="SQLite file of imported rows (default: a new temporary file)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
@@ -72,6 +72,17 @@ PRESETS = {
     "tiny": DistrictSpec("tiny", "Tiny Test District", 2, 12, 0.5),
     "large": DistrictSpec("large", "Large County Schools", 60, 50_000, 1 / 3),
 }
+
+
+def presets(names: list[str]) -> list[DistrictSpec]:
+    """Presets by name; `tiny*100` is 100 copies of a preset, slugs tiny_0001 … tiny_0100 (for scale runs)."""
+    out = []
+    for name in names:
+        preset, _, count = name.partition("*")
+        spec = PRESETS[preset]
+        out += [replace(spec, slug=f"{preset}_{n:04d}", name=f"{spec.name} {n}") for n in range(1, int(count) + 1)] \
+            if count else [spec]
+    return out
 
 
 @dataclass(eq=False)  # hashed by identity: attendance is cached per district object
@@ -182,6 +193,13 @@ class District:
             if past:
                 return iso_z(max(past))
         return None
+
+    def next_upload(self, after: datetime) -> datetime:
+        """The district's first upload to Clever after `after`: the moment its last_attendance_sync moves."""
+        day = after.astimezone(self.tz).date()
+        while not (later := [u for u in self._upload_times(day) if u > after]):
+            day += timedelta(days=1)
+        return min(later)
 
     def _upload_times(self, day: date) -> list[datetime]:
         if not is_school_day(day):

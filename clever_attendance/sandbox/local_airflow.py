@@ -65,8 +65,8 @@ def postgres_database(admin_url: str = POSTGRES) -> Iterator[str]:
 class LocalAirflow:
     """A running standalone Airflow: its environment, CLI and metadata database."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, pid: int | None = None) -> None:
+        self.env, self.log, self.pid = env, log, pid  # pid: of the process that started every component
         self.url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
     def cli(self, *args: str, timeout: float = 300) -> str:
@@ -123,7 +123,7 @@ def running_airflow(env: dict[str, str], workdir: Path, ready_seconds: float = 2
         process = subprocess.Popen([AIRFLOW, "standalone"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            local = LocalAirflow(env, log)
+            local = LocalAirflow(env, log, process.pid)
             wait_for(f"airflow standalone to answer on port {port} (log: {log})",
                      lambda: process.poll() is None and answers(port) and _password(env) or _died(process, log),
                      ready_seconds)

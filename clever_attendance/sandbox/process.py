@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -47,3 +48,9 @@ def set_faults(info: dict, service: str, **faults: object) -> None:
     """Replace the faults of `clever` or `upload` at run time (all others back to off)."""
     url = info["clever_url" if service == "clever" else "upload_url"] + "/admin/faults"
     requests.put(url, json=faults, timeout=10).raise_for_status()
+
+
+def move_clock(info: dict, now: datetime, district_id: str | None = None) -> None:
+    """Set the Clever sandbox's clock: of every district, or of one alone (its sync and records move on)."""
+    body = {"now": now.isoformat(), "district": district_id}
+    requests.put(info["clever_url"] + "/admin/clock", json=body, timeout=10).raise_for_status()

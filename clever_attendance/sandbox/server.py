@@ -12,7 +12,7 @@ import uvicorn
 
 from clever_attendance.sandbox import clever_api, upload_api
 from clever_attendance.sandbox.faults import CleverFaults, UploadFaults
-from clever_attendance.sandbox.generator import PRESETS, District, iso_z
+from clever_attendance.sandbox.generator import District, iso_z, presets
 
 
 def _server(app, host: str, port: int) -> uvicorn.Server:
@@ -28,7 +28,7 @@ async def serve(*, host: str, clever_port: int, upload_port: int, districts: lis
                 now: datetime | None, db: str, clever_faults: CleverFaults, upload_faults: UploadFaults,
                 state_file: str | None, client_id: str | None = None, client_secret: str | None = None,
                 api_key: str | None = None) -> None:
-    built = [District(PRESETS[slug], seed) for slug in districts]
+    built = [District(spec, seed) for spec in presets(districts)]
     clever = clever_api.CleverState(built, now, client_id, client_secret, clever_faults)
     upload = upload_api.UploadState(db, api_key, upload_faults)
     servers = [_server(clever_api.create_app(clever), host, clever_port),

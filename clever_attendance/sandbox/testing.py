@@ -23,6 +23,22 @@ def districts_variant(path: Path, **changes: str) -> Path:
     return path
 
 
+def copies_file(path: Path, count: int, preset: str = "tiny", **defaults: object) -> Path:
+    """A districts file of `count` copies of a sandbox preset (`python -m clever_attendance.sandbox serve
+    --districts tiny*N`), with the shipped defaults (some changed: key=new value), written to `path`."""
+    import yaml
+
+    from clever_attendance.sandbox.generator import District, presets
+
+    shipped = yaml.safe_load((ROOT / "include" / "districts.yaml").read_text())
+    districts = [{"slug": spec.slug, "name": spec.name, "clever_district_id": District(spec).id,
+                  "safety_shield_district_id": str(5000 + n)}
+                 for n, spec in enumerate(presets([f"{preset}*{count}"]), 1)]
+    path.write_text(yaml.safe_dump({"defaults": {**shipped["defaults"], **defaults}, "districts": districts},
+                                   sort_keys=False))
+    return path
+
+
 def load_dag(dag_id: str):
     """A DAG as Airflow loads it: from the dags folder, through a DagBag."""
     from airflow.dag_processing.dagbag import DagBag
