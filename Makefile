@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-fast lint demo up cluster sandbox bench clean
+.PHONY: install test test-fast lint demo up cluster sandbox bench bench-scale clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ bench: $(STAMP)
 	$(PY) bench/clever_extract.py
 	$(PY) bench/transform.py
 	$(PY) bench/upload_slots.py
+
+# a real scheduler and triggerer with 10 to 1000 districts: parse, poll and freshness figures (about half an hour)
+bench-scale: $(STAMP)
+	$(PY) bench/poll_scale.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis

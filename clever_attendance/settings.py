@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-POLL, DAILY = "clever_attendance", "clever_attendance_daily"  # the two DAGs' ids
+POLL, DAILY = "clever_attendance", "clever_attendance_daily"  # the polling and the daily (backfill) DAGs' ids
+EVENTS = "clever_attendance_events"  # the DAG the Clever watcher's events schedule
+WATCH_ASSET = "clever_last_attendance_sync"  # the asset whose watcher reads Clever's last_attendance_sync
+WATCH_ASSET_URI = "clever://attendance/last_attendance_sync"
+WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: triggers.clever.CleverSyncTrigger)
+GROUP = "district"  # the mapped task group: one instance per district to sync, labelled by its slug
 POOL = "clever_api"  # extractions at once, across both DAGs: create it at set-up
 POOL_SLOTS = 4
 ASSET_URI = "safety_shield://attendance/clever"  # + /<slug>: one asset per district (operators.upload.district_asset)
 ASSET_ALIAS = "clever_attendance_delivered"  # every district's asset events, for a DAG that wants any district's
 OWNER = "attendance-data-team"
-TIMEOUTS = {"extract": timedelta(minutes=45), "transform": timedelta(minutes=20), "upload": timedelta(minutes=45),
-            "report": timedelta(minutes=5)}
+TIMEOUTS = {"check": timedelta(minutes=10), "extract": timedelta(minutes=45), "transform": timedelta(minutes=20),
+            "upload": timedelta(minutes=45), "report": timedelta(minutes=5)}
 MAX_RETRY_DELAY = timedelta(minutes=15)
 CLEVER_RETENTION_DAYS = 183  # Clever keeps an attendance record six months after its date (spec/clever-api.md)
 
 CLEVER_CONN_TYPE, CLEVER_CONN_ID = "clever", "clever_default"
 SAFETY_SHIELD_CONN_TYPE, SAFETY_SHIELD_CONN_ID = "safety_shield", "safety_shield_default"
+CHECK_CONCURRENCY = 16  # districts whose last_attendance_sync is read at once, per Clever connection

@@ -1,4 +1,4 @@
-"""Clever attendance into Safety Shield: the Airflow DAGs, polling and daily (backfillable).
+"""Clever attendance into Safety Shield: the Airflow DAGs, polling, daily (backfillable) and event-driven.
 
 Thin on purpose: the districts come from include/districts.yaml (or $ATTENDANCE_DISTRICTS_FILE),
 the DAGs from the installed package's factory (clever_attendance.pipeline.factory). A mistake in the
@@ -9,4 +9,5 @@ parses only files that say "airflow" and "dag": this docstring does.)
 from clever_attendance.pipeline.config import load
 from clever_attendance.pipeline.factory import build
 
-clever_attendance, clever_attendance_daily = build(load())
+# each DAG at module level under its id: clever_attendance, clever_attendance_daily, clever_attendance_events
+globals().update((dag.dag_id, dag) for dag in build(load()))

@@ -48,7 +48,7 @@ def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_
     assert "Error: Clever credentials refused for district 84f02b8aba713f7e89be22b5 during looking up the " \
            "district token: HTTP 401: app credentials refused" in body
     assert "What to do next: Check the Clever connection" in body
-    assert "/dags/clever_attendance_daily/runs/" in body and "/tasks/shelbyville.extract" in body
+    assert "/dags/clever_attendance_daily/runs/" in body and "/tasks/district.extract/mapped/0" in body
     assert smtp.messages[0]["To"] == "attendance-team@district.test"
     ((path, post),) = slack.posts
     assert path == "/services/T0000/B0000/not-a-secret"
@@ -70,6 +70,8 @@ def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_
     ("clever_attendance", "manual", False),  # a window override or a dry run: a person re-syncing, not an incident
     ("clever_attendance", "backfill", False),
     ("clever_attendance_daily", "scheduled", False),  # a date synced the night after is late by design
+    ("clever_attendance_events", "asset_triggered", True),  # the watcher's promise of minutes
+    ("clever_attendance_events", "manual", False),
 ])
-def test_only_a_scheduled_polling_run_pages_for_latency(dag_id, run_type, pages):
+def test_only_a_scheduled_polling_run_or_a_watchers_run_pages_for_latency(dag_id, run_type, pages):
     assert latency_pages(dag_id, run_type) is pages

@@ -41,16 +41,17 @@ def test_a_daily_run_on_two_workers_survives_a_killed_task_and_delivers_the_grou
     airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", RUN,
                 "--logical-date", "2026-11-19T07:00:00+00:00")
     airflow.cli("dags", "unpause", "clever_attendance_daily")
-    victim, pid = wait_for("a running extract task with a pid", lambda: next(iter(airflow.query(
-        "select task_id, pid from task_instance where run_id = ? and task_id like ? and state = ? and pid is not null",
-        RUN, "%.extract", "running")), None), 180, every=0.5)
+    victim, index, pid = wait_for("a running extract task with a pid", lambda: next(iter(airflow.query(
+        "select task_id, map_index, pid from task_instance where run_id = ? and task_id like ? and state = ? "
+        "and pid is not null", RUN, "%.extract", "running")), None), 180, every=0.5)
     os.kill(pid, signal.SIGKILL)
     set_faults(sandbox, "clever")
     states = wait_for(f"run {RUN} to finish", lambda: {s for (s,) in airflow.query(
         "select state from dag_run where run_id = ?", RUN)} & {"success", "failed"}, 600, every=2)
     assert states == {"success"}, airflow.query("select task_id, state, try_number from task_instance "
                                                 "where run_id = ?", RUN)
-    ((tries,),) = airflow.query("select try_number from task_instance where run_id = ? and task_id = ?", RUN, victim)
+    ((tries,),) = airflow.query("select try_number from task_instance where run_id = ? and task_id = ? and "
+                                "map_index = ?", RUN, victim, index)
     assert tries == 2, "the killed task was retried"
     hosts = {h for (h,) in airflow.query("select distinct hostname from task_instance where run_id = ?", RUN)}
     assert hosts == {"worker1", "worker2"}, hosts

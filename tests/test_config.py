@@ -65,6 +65,9 @@ def test_the_file_comes_from_the_environment(tmp_path, monkeypatch):
     (("    schools: [abc]", "    shcools: [abc]"), "district 'alpha': field 'shcools': is not a known setting"),
     (("excuse_code: ILL, att_code: AE", "excuse_code: ILL"), "district 'zeta': field 'code_map': rule 1 needs"),
     (("{status: absent, excuse_code", "{status: gone, excuse_code"), "district 'zeta': field 'code_map': rule 1"),
+    (("    schools: [abc]", "    watch: sometimes"), "district 'alpha': field 'watch': must be true or false"),
+    (("  lookback_days: 2", "  watch_interval_seconds: -1"),
+     "defaults: field 'watch_interval_seconds': must be between 0 and 3600"),
 ])
 def test_mistakes_name_the_district_and_the_field(change, message):
     old, new = change
@@ -73,6 +76,13 @@ def test_mistakes_name_the_district_and_the_field(change, message):
         config.parse(GOOD.replace(old, new), "districts.yaml")
     assert str(raised.value).startswith("districts.yaml: ")
     assert message in str(raised.value)
+
+
+def test_the_watcher_watches_every_district_unless_told_not_to():
+    settings = config.parse(GOOD.replace("    schools: [abc]", "    watch: false"))
+    assert settings.watch_interval_seconds == 60 and [d.slug for d in settings.watched()] == ["zeta"]
+    off = config.parse(GOOD.replace("  lookback_days: 2", "  watch_interval_seconds: 0"))
+    assert off.watched() == [], "0: no watcher, the polling DAG alone"
 
 
 def test_a_missing_file_is_named(tmp_path):

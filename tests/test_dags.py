@@ -7,44 +7,67 @@ from airflow.dag_processing.dagbag import DagBag
 from clever_attendance.pipeline import config
 from clever_attendance.sandbox.testing import ROOT, load_dag
 
+DAG_IDS = ("clever_attendance", "clever_attendance_daily", "clever_attendance_events")
 
-def test_both_dags_import_without_errors():
+
+def test_the_three_dags_import_without_errors():
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert set(bag.dags) == {"clever_attendance", "clever_attendance_daily"}
+    assert set(bag.dags) == set(DAG_IDS)
 
 
-def test_one_group_per_district_with_its_three_tasks():
-    slugs = [d.slug for d in config.load().districts]
-    for dag_id in ("clever_attendance", "clever_attendance_daily"):
+def test_a_check_then_one_mapped_district_group_then_the_report():
+    from airflow.sdk.definitions.taskgroup import MappedTaskGroup
+
+    for dag_id in DAG_IDS:
         dag = load_dag(dag_id)
-        assert list(dag.task_group.children) == [*slugs, "report"], "groups in slug order, then the report"
-        for slug in slugs:
-            assert sorted(dag.task_group.children[slug].children) == [f"{slug}.{t}" for t in
-                                                                      ("extract", "transform", "upload")]
-            extract, upload = dag.get_task(f"{slug}.extract"), dag.get_task(f"{slug}.upload")
-            assert extract.pool == "clever_api"
-            assert extract.retries == 3 and extract.retry_exponential_backoff == 2.0
-            assert upload.execution_timeout and extract.execution_timeout
-            assert dag.get_task(f"{slug}.transform").upstream_task_ids == {f"{slug}.extract"}
-            assert upload.upstream_task_ids == {f"{slug}.extract", f"{slug}.transform"}
-            assert upload.deferrable, "the wait for Safety Shield's import holds no worker slot"
-            assert [o.name for o in upload.outlets] == ["clever_attendance_delivered"]
-        report = dag.get_task("report")
+        assert list(dag.task_group.children) == ["check", "district", "report"]
+        group = dag.task_group.children["district"]
+        assert isinstance(group, MappedTaskGroup), "one group, one instance per district with something new"
+        assert sorted(group.children) == ["district.extract", "district.transform", "district.upload"]
+        check, report = dag.get_task("check"), dag.get_task("report")
+        extract, transform, upload = (dag.get_task(f"district.{t}") for t in ("extract", "transform", "upload"))
+        assert extract.upstream_task_ids == {"check"}
+        assert extract.pool == "clever_api" and check.pool != "clever_api", "one check for all, outside the pool"
+        assert extract.retries == 3 and extract.retry_exponential_backoff == 2.0
+        assert upload.execution_timeout and extract.execution_timeout and check.execution_timeout
+        assert transform.upstream_task_ids == {"check", "district.extract"}, "check: the instance's district"
+        assert upload.upstream_task_ids == {"check", "district.extract", "district.transform"}
+        assert upload.deferrable, "the wait for Safety Shield's import holds no worker slot"
+        assert [o.name for o in upload.outlets] == ["clever_attendance_delivered"]
+        # each instance is named by its district in the grid
+        assert (extract.map_index_template, transform.map_index_template, upload.map_index_template) == (
+            "{{ task.op_kwargs.slug }}", "{{ task.op_kwargs.slug }}", "{{ task.district_slug }}")
         assert report.trigger_rule == "all_done" and not report.outlets, "no asset event for a run as such"
-        assert report.upstream_task_ids == {f"{s}.upload" for s in slugs}
+        assert report.upstream_task_ids == {"check", "district.upload"}
         assert set(dag.tags) == {"clever", "attendance", "safety-shield"}
         assert dag.owner == "attendance-data-team" and dag.doc_md
         assert set(dag.params) == {"districts", "start_date", "end_date", "dry_run", "force"}
 
 
 def test_schedules():
-    poll, daily = load_dag("clever_attendance"), load_dag("clever_attendance_daily")
+    poll, daily, events = (load_dag(dag_id) for dag_id in DAG_IDS)
     assert type(poll.timetable).__name__ == "CronTriggerTimetable"
     assert poll.timetable.expression == "*/15 6-17 * * 1-5"
     assert type(daily.timetable).__name__ == "CronDataIntervalTimetable"
     assert daily.timetable.expression == "0 2 * * *"
     assert poll.max_active_runs == 1 and not poll.catchup and not daily.catchup
+    (asset,) = events.timetable.asset_condition.objects
+    assert (asset.name, asset.uri) == ("clever_last_attendance_sync", "clever://attendance/last_attendance_sync")
+    (watcher,) = asset.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "clever_attendance.triggers.clever.CleverSyncTrigger"
+    assert kwargs == {"interval": 60.0, "districts": [
+        [d.slug, d.clever_district_id, d.clever_conn_id] for d in config.load().districts]}
+
+
+def test_without_watched_districts_there_is_no_event_driven_dag(tmp_path, monkeypatch):
+    from clever_attendance.sandbox.testing import districts_variant
+
+    monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(districts_variant(
+        tmp_path / "districts.yaml", watch_interval_seconds="0")))
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert set(bag.dags) == {"clever_attendance", "clever_attendance_daily"}
 
 
 def test_a_broken_districts_file_is_an_import_error_naming_the_field(tmp_path, monkeypatch):

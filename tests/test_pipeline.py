@@ -31,14 +31,17 @@ def run(dag_id: str, logical_date: datetime, **conf):
     return dag_run
 
 
-def task_instance(dag_run, task_id: str):
+def task_instance(dag_run, task_id: str, district: str | None = None):
+    """A task instance of the run; of a district's task (`district.upload`), the district's instance."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
-        ti = session.scalar(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id,
-                                                       TaskInstance.task_id == task_id))
+        query = select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id, TaskInstance.task_id == task_id)
+        if district:
+            query = query.where(TaskInstance.rendered_map_index == district)
+        ti = session.scalar(query)
         session.expunge(ti)
         return ti
 
@@ -171,7 +174,7 @@ def test_limits_lowered_at_run_time_still_deliver_everything_on_the_first_try(sa
     day = date(2026, 11, 16)
     assert held(sandbox, springfield, day, day) == configured_truth(
         districts["springfield"], springfield, day, day, _now(sandbox)).rows
-    ti = task_instance(dag_run, "springfield.upload")
+    ti = task_instance(dag_run, "district.upload", "springfield")
     assert (ti.state, ti.try_number) == ("success", 1)
     assert [u["rowsReceived"] for u in uploads_of(sandbox, springfield)][-3:] == [120, 120, 59]
 
@@ -187,10 +190,10 @@ def test_a_window_that_ends_before_it_starts_fails_on_its_first_try_naming_end_d
     dag_run = run("clever_attendance_daily", TICK, start_date="2026-11-19", end_date="2026-11-10",
                   districts=["springfield"])
     assert dag_run.state == "failed"
-    ti = task_instance(dag_run, "springfield.extract")
+    ti = task_instance(dag_run, "check")
     assert (ti.state, ti.try_number) == ("failed", 1)
     (subject, body), = smtp.texts()
-    assert subject == "[Clever attendance] springfield: extract failed: the run's input"
+    assert subject == "[Clever attendance] clever_attendance_daily: check failed: the run's input"
     assert "Error: field 'end_date': 2026-11-10 is before start_date 2026-11-19" in body
     assert not list(pipeline_env.glob("clever_attendance_daily/springfield/*")), "refused before Clever was read"
 

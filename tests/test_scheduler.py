@@ -1,4 +1,5 @@
-"""With a real scheduler (airflow standalone, LocalExecutor): a backfill, and a Deadline Alert by e-mail.
+"""With a real scheduler (airflow standalone, LocalExecutor, a triggerer): a backfill, a Deadline Alert by
+e-mail, an import waited for in the triggerer, and the watcher's event-driven sync of one district.
 
 The metadata database is PostgreSQL: Airflow refuses to create a backfill on SQLite while the
 scheduler runs ("not supported on SQLite under concurrent access").
@@ -7,7 +8,7 @@ scheduler runs ("not supported on SQLite under concurrent access").
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import requests
 
 from clever_attendance.pipeline import config
 from clever_attendance.sandbox.local_airflow import postgres_database, running_airflow, wait_for
-from clever_attendance.sandbox.process import running_sandbox, set_faults
+from clever_attendance.sandbox.process import move_clock, running_sandbox, set_faults
 from clever_attendance.sandbox.testing import NOW, districts_variant
 from clever_attendance.sandbox.truth import configured_truth
 from clever_attendance.sandbox.upload_store import imported_rows
@@ -29,7 +30,7 @@ def cluster(smtp, tmp_path_factory):
     """The sandbox and a standalone Airflow whose polling DAG has a deadline of 3 seconds."""
     work = tmp_path_factory.mktemp("scheduler")
     districts = districts_variant(work / "districts.yaml", poll_deadline_minutes="0.05", task_retries="0",
-                                  alert_emails="[attendance-team@district.test]")
+                                  alert_emails="[attendance-team@district.test]", watch_interval_seconds="2")
     with running_sandbox("--now", NOW.isoformat(), workdir=str(work)) as sandbox, postgres_database() as url:
         env = airflow_env(work / "airflow_home", sandbox, work / "staging", districts, sql_alchemy_conn=url)
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection
@@ -123,11 +124,11 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
                     "--logical-date", "2026-11-16T02:00:00-05:00", "--conf", '{"districts": ["springfield"]}')
 
         def upload_state() -> str | None:
-            found = airflow.query("select state from task_instance where run_id = ? and task_id = ?",
-                                  "slow_import", "springfield.upload")
+            found = airflow.query("select state from task_instance where run_id = ? and task_id = ? and "
+                                  "rendered_map_index = ?", "slow_import", "district.upload", "springfield")
             return found[0][0] if found else None
 
-        wait_for("springfield.upload to defer while Safety Shield imports", lambda: upload_state() == "deferred",
+        wait_for("springfield's upload to defer while Safety Shield imports", lambda: upload_state() == "deferred",
                  240, every=0.5)
         airflow.wait_for_runs("clever_attendance_daily", 1, 300, run_type="manual")
     finally:
@@ -138,3 +139,40 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
     truth = configured_truth(districts["springfield"], springfield, day, day, NOW)
     held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
     assert [row for row in held if row[2] == "11/16/2026"] == truth.rows
+
+
+def test_a_district_whose_clever_sync_moves_is_synced_alone_by_the_watchers_event(cluster, districts):
+    sandbox, airflow, settings = cluster
+    springfield, shelbyville = settings.district("springfield"), settings.district("shelbyville")
+    uploads = f"{sandbox['upload_url']}/admin/uploads"
+
+    def posted(district: config.District) -> int:
+        return sum(u["districtId"] == district.safety_shield_district_id
+                   for u in requests.get(uploads, timeout=10).json()["uploads"])
+
+    def district_reads() -> int:
+        return requests.get(f"{sandbox['clever_url']}/admin/stats", timeout=10).json().get("district_reads", 0)
+
+    before = {"shelbyville": posted(shelbyville), "springfield": posted(springfield)}
+    reads = district_reads()
+    airflow.cli("dags", "unpause", "clever_attendance_events")
+    try:
+        # the watcher's first reading of both districts is its baseline: only a sync that moves after it fires
+        wait_for("the watcher in the triggerer to read both districts", lambda: district_reads() >= reads + 2, 180)
+        monday = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Springfield: its 09:30 upload is in Clever
+        move_clock(sandbox, monday, springfield.clever_district_id)
+        (run_id, state), = airflow.wait_for_runs("clever_attendance_events", 1, 300).items()
+    finally:
+        airflow.cli("dags", "pause", "clever_attendance_events")
+    assert state == "success"
+    assert airflow.query("select run_type from dag_run where run_id = ?", run_id) == [("asset_triggered",)]
+    labels = airflow.query("select rendered_map_index, state from task_instance where run_id = ? and task_id = ?",
+                           run_id, "district.upload")
+    assert labels == [("springfield", "success")], "springfield alone, named by its slug"
+    start, end = date(2026, 11, 20), date(2026, 11, 23)  # the polling window of Monday: Friday to Monday
+    truth = configured_truth(districts["springfield"], springfield, start, end, monday)
+    days = {f"11/{d:02d}/2026" for d in range(20, 24)}
+    held = [row for row in imported_rows(sandbox["db"], springfield.safety_shield_district_id) if row[2] in days]
+    assert held == truth.rows and any(row[2] == "11/23/2026" for row in held), "Monday's rows arrived exactly"
+    assert posted(shelbyville) == before["shelbyville"], "shelbyville's sync did not move: nothing was posted"
+    assert posted(springfield) > before["springfield"]

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from clever_attendance.alerts.send import send
 from clever_attendance.retry_policy import classify
-from clever_attendance.settings import POLL
+from clever_attendance.settings import EVENTS, POLL
 
 log = logging.getLogger(__name__)
 SUBJECT = "[Clever attendance]"
@@ -23,38 +23,53 @@ def district_line(district: dict) -> str:
             f"Safety Shield {district['safety_shield_district_id']})")
 
 
-def run_link(dag_id: str, run_id: str, task_id: str | None = None) -> str:
-    """The run (or one of its tasks) in the Airflow UI."""
+def run_link(dag_id: str, run_id: str, task_id: str | None = None, map_index: int = -1) -> str:
+    """The run (or one of its tasks, or one district's instance of a mapped task) in the Airflow UI."""
     from airflow.configuration import conf
 
     base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
     link = f"{base}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
-    return link + (f"/tasks/{task_id}" if task_id else "")
+    if task_id:
+        link += f"/tasks/{task_id}" + (f"/mapped/{map_index}" if map_index >= 0 else "")
+    return link
+
+
+def district_of(task) -> str | None:
+    """The slug of the district a task instance of the mapped district group works for; None for the run's
+    own tasks (check, report)."""
+    return getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
 
 
 class FailureNotice:
-    """`on_failure_callback` of a district's tasks: one message once the task has failed for good."""
+    """`on_failure_callback` of the DAGs' tasks: one message once a task has failed for good, to the recipients of
+    its district, or of every district when the run's own check failed."""
 
-    def __init__(self, district: dict, recipients: list[str], from_email: str) -> None:
-        self.district, self.recipients, self.from_email = district, recipients, from_email
+    def __init__(self, from_email: str) -> None:
+        self.from_email = from_email
 
     def __call__(self, context) -> None:
+        from clever_attendance.pipeline import config
+
         ti, dag_run = context["ti"], context["dag_run"]
+        settings, slug = config.load(), district_of(context["task"])
+        districts = [settings.district(slug)] if slug else list(settings.districts)
         step = ti.task_id.rsplit(".", 1)[-1]
         category, advice, error = classify(context.get("exception"))
-        subject = f"{SUBJECT} {self.district['slug']}: {step} failed: {category}"
+        subject = f"{SUBJECT} {slug or ti.dag_id}: {step} failed: {category}"
         text = "\n".join([
-            f"Clever attendance of {district_line(self.district)} did not reach Safety Shield.",
+            f"Clever attendance of {district_line(districts[0].alert_identity())} did not reach Safety Shield."
+            if slug else f"Clever attendance did not reach Safety Shield: the run's {step} failed before any "
+                         "district was synced.",
             f"Step: {step} (DAG {ti.dag_id}, run {dag_run.run_id}, try {ti.try_number})",
             f"What went wrong: {category}",
             f"Error: {error}",
             f"What to do next: {advice}",
-            f"Run: {run_link(ti.dag_id, dag_run.run_id, ti.task_id)}",
+            f"Run: {run_link(ti.dag_id, dag_run.run_id, ti.task_id, ti.map_index)}",
         ])
         if (context.get("params") or {}).get("dry_run"):
             log.warning("dry run: a failure notice goes to this log only\n%s\n%s", subject, text)
             return
-        send(subject, text, self.recipients, self.from_email)
+        send(subject, text, sorted({e for d in districts for e in d.alert_emails}), self.from_email)
 
 
 def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> list[str]:
@@ -62,7 +77,8 @@ def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> 
     in staging: a deadline callback may read neither the metadata database nor the task states."""
     from clever_attendance.pipeline import staging
 
-    chosen = conf.get("districts") or [d["slug"] for d in districts]
+    plan = staging.read_plan(dag_id, run_id)  # None until the run's check has chosen
+    chosen = set(plan if plan is not None else conf.get("districts") or [d["slug"] for d in districts])
     return [d["slug"] for d in districts if d["slug"] in chosen and not staging.done_in_run(dag_id, d["slug"], run_id)]
 
 
@@ -93,9 +109,10 @@ def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float,
 
 
 def latency_pages(dag_id: str, run_type: str) -> bool:
-    """Does late attendance page anyone for this run? The promise of minutes is the polling DAG's schedule's: a
-    manual run (a window override, a dry run), a backfill or the daily DAG's night run is late by design."""
-    return dag_id == POLL and run_type == "scheduled"
+    """Does late attendance page anyone for this run? The promise of minutes is that of the polling DAG's schedule
+    and of the watcher's events: a manual run (a window override, a dry run), a backfill or the daily DAG's
+    night run is late by design."""
+    return (dag_id, run_type) in ((POLL, "scheduled"), (EVENTS, "asset_triggered"))
 
 
 def latency_breached(dag_id: str, run_id: str, district: dict, p95_minutes: float, sla_minutes: float,

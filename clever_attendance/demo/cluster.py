@@ -42,9 +42,10 @@ def main() -> int:
             print(f"cluster: clever_attendance_daily for {day} ...")
             wait_for("the run to finish", lambda: {s for (s,) in airflow.query(
                 "select state from dag_run where run_id = ?", RUN)} & {"success", "failed"}, 600, every=2)
-            for task_id, state, host in airflow.query("select task_id, state, hostname from task_instance "
-                                                      "where run_id = ? order by start_date", RUN):
-                print(f"  {task_id:24} {state:8} on {host}")
+            for task_id, label, state, host in airflow.query(
+                    "select task_id, rendered_map_index, state, hostname from task_instance where run_id = ? "
+                    "order by start_date", RUN):
+                print(f"  {task_id:20} {label or '':14} {state:8} on {host}")
             exact = check(sandbox, settings, day)
     print(f"logs: {WORK}/*.log")
     return 0 if exact else 1

@@ -71,7 +71,8 @@ class SafetyShieldUploadOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("csv_path", "district_slug", "safety_shield_district_id", "window",
-                                      "receipt_path", "receipt", "dry_run", "counts")
+                                      "max_reject_share", "safety_shield_conn_id", "receipt_path", "receipt",
+                                      "dry_run", "counts")
     ui_color = "#f2d7b6"
 
     def __init__(self, *, csv_path: str, district_slug: str, safety_shield_district_id: str, window: str,

@@ -1,4 +1,5 @@
-"""Both DAGs from one definition: a task group per district (extract, transform, upload), then a report.
+"""The three DAGs from one definition: a check of every district, a mapped task group with one instance per
+district to sync (extract, transform, upload), then a report.
 
 Imported by the DAG file at parse time, so it imports only Airflow and the districts file; the work
 (pandas, the hooks) is imported inside the tasks.
@@ -10,35 +11,53 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import (
     DAG,
+    Asset,
     AssetAlias,
+    AssetWatcher,
     CronDataIntervalTimetable,
     CronTriggerTimetable,
     DeadlineAlert,
     DeadlineReference,
     Param,
     SyncCallback,
-    TaskGroup,
     get_current_context,
     task,
+    task_group,
 )
 
 from clever_attendance.alerts import FailureNotice
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
-from clever_attendance.pipeline.config import District, Settings
+from clever_attendance.pipeline.config import Settings
 from clever_attendance.retry_policy import task_policy
-from clever_attendance.settings import ASSET_ALIAS, DAILY, MAX_RETRY_DELAY, OWNER, POLL, POOL, TIMEOUTS
+from clever_attendance.settings import (
+    ASSET_ALIAS,
+    DAILY,
+    EVENTS,
+    GROUP,
+    MAX_RETRY_DELAY,
+    OWNER,
+    POLL,
+    POOL,
+    TIMEOUTS,
+    WATCH_ASSET,
+    WATCH_ASSET_URI,
+    WATCHER,
+)
+from clever_attendance.triggers.clever import CleverSyncTrigger
 
 POLL_DOC = """\
 ### Clever attendance → Safety Shield, polling
 
 Every run syncs, for each district, **today and `lookback_days` days before** (in the district's time
-zone) from Clever's attendance API into Safety Shield's dataFileUpload API. A district whose Clever
-`last_attendance_sync` has not moved since its last successful upload of the same window is skipped.
+zone) from Clever's attendance API into Safety Shield's dataFileUpload API. This is the safety net under
+`clever_attendance_events`, which syncs a district minutes after Clever does.
 
-Each district is a task group: **extract** (Clever, pool `clever_api`) → **transform** (pandas +
-pandera into the PowerSchool attendance CSV; `rejects.csv` says why each row was not delivered) →
-**upload** (Safety Shield, idempotent). **report** sums up every district. Clear a district's group to
-re-run it alone; re-running changes nothing in Safety Shield unless Clever changed.
+**check** reads every district's Clever `last_attendance_sync` at once; a district whose sync has not moved
+since its window's last upload is skipped there, without a task of its own. The others are the instances
+of the mapped group **district**, each named by its slug: **extract** (Clever, pool `clever_api`) →
+**transform** (pandas + pandera into the PowerSchool attendance CSV; `rejects.csv` says why each row was
+not delivered) → **upload** (Safety Shield, idempotent). **report** sums up every district. Clear one
+district's instance to re-run it alone; re-running changes nothing in Safety Shield unless Clever changed.
 
 Manual runs take a window (`start_date`/`end_date`), a subset of `districts`, `dry_run` (build the CSV
 and rejects from what Clever holds now, upload nothing, page nobody; the report says where the files
@@ -57,6 +76,17 @@ makes one run per date (the range selects the runs' 02:00 ticks: end it at the e
 `--reprocess-behavior completed` re-runs dates already done, safely. On SQLite, creating a backfill fails
 ("Database is locked") only while another component holds the write lock: try again, or use PostgreSQL.
 Tasks as in `clever_attendance`.
+"""
+
+EVENTS_DOC = """\
+### Clever attendance → Safety Shield, when Clever syncs
+
+Scheduled on the asset `clever_last_attendance_sync`, whose watcher in the triggerer reads every watched
+district's Clever `last_attendance_sync` each `watch_interval_seconds` (one request per district) and
+records an event naming the districts whose sync moved. Each run syncs just those districts, the window
+of the polling DAG (today and `lookback_days` before, "today" being the day of the district's new sync),
+and shares the polling DAG's receipts: neither syncs again what the other delivered. Tasks as in
+`clever_attendance`. A district with `watch: false` is left to the polling DAG.
 """
 
 
@@ -95,46 +125,65 @@ def _params(settings: Settings) -> dict[str, Param]:
 
 
 @task
-def extract(slug: str) -> dict:
+def check() -> list[dict]:
+    """Which districts to sync (Clever's last_attendance_sync of all of them, read at once) and their windows."""
+    from clever_attendance.pipeline.check import check
+
+    return check(get_current_context())
+
+
+LABEL = "{{ task.op_kwargs.slug }}"  # names each instance of the mapped group by its district, from its start
+
+
+@task(map_index_template=LABEL)
+def extract(slug: str, window: str) -> dict:
     """Read the district's roster and the window's attendance from Clever into staging."""
     from clever_attendance.pipeline import tasks
 
-    return tasks.extract(get_current_context(), slug)
+    return tasks.extract(get_current_context(), slug, window)
 
 
-@task
+@task(map_index_template=LABEL)
 def transform(slug: str, manifest: dict) -> dict:
     """Validate and reshape the staged records into attendance.csv and rejects.csv."""
     from clever_attendance.pipeline import tasks
 
-    return tasks.transform(get_current_context(), slug, manifest)
+    return tasks.transform(slug, manifest)
 
 
 @task(trigger_rule="all_done")
-def report(slugs: list[str]) -> list[dict]:
+def report(targets: list[dict]) -> list[dict]:
     """One table for the run: every district's counts, import and timings."""
     from clever_attendance.pipeline import tasks
 
-    return tasks.report(get_current_context(), slugs)
+    return tasks.report(get_current_context(), targets)
 
 
-def _district_group(district: District, settings: Settings) -> TaskGroup:
-    notice = FailureNotice(district.alert_identity(), list(district.alert_emails), settings.alert_from)
-    with TaskGroup(group_id=district.slug, tooltip=f"{district.name}: Clever {district.clever_district_id} "
-                   f"→ Safety Shield {district.safety_shield_district_id}") as group:
-        manifest = extract.override(task_id="extract", pool=POOL, execution_timeout=TIMEOUTS["extract"],
-                                    on_failure_callback=notice)(district.slug)
-        staged = transform.override(task_id="transform", execution_timeout=TIMEOUTS["transform"],
-                                    on_failure_callback=notice)(district.slug, manifest)
+def _district_group(notice: FailureNotice):
+    @task_group(group_id=GROUP, tooltip="One instance per district with something new, named by its slug")
+    def district(slug: str, window: str) -> None:
+        manifest = extract.override(pool=POOL, execution_timeout=TIMEOUTS["extract"],
+                                    on_failure_callback=notice)(slug=slug, window=window)
+        staged = transform.override(execution_timeout=TIMEOUTS["transform"],
+                                    on_failure_callback=notice)(slug=slug, manifest=manifest)
         upload = SafetyShieldUploadOperator(
-            task_id="upload", csv_path=staged["csv_path"], district_slug=district.slug,
-            safety_shield_district_id=district.safety_shield_district_id, window=manifest["window"],
-            max_reject_share=district.max_reject_share, safety_shield_conn_id=district.safety_shield_conn_id,
+            task_id="upload", csv_path=staged["csv_path"], district_slug=slug,
+            safety_shield_district_id=manifest["safety_shield_district_id"], window=window,
+            max_reject_share=manifest["max_reject_share"], safety_shield_conn_id=manifest["safety_shield_conn_id"],
             receipt_path=manifest["receipt_path"], receipt=manifest["receipt"], dry_run="{{ params.dry_run }}",
             counts=staged["counts"], asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True,
-            execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)
+            execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice,
+            map_index_template="{{ task.district_slug }}")
         staged >> upload
-    return group
+
+    return district
+
+
+def _watched_asset(settings: Settings) -> Asset:
+    """The asset the Clever watcher updates: one event per reading in which some districts' sync moved."""
+    watched = [[d.slug, d.clever_district_id, d.clever_conn_id] for d in settings.watched()]
+    trigger = CleverSyncTrigger(watched, settings.watch_interval_seconds)
+    return Asset(name=WATCH_ASSET, uri=WATCH_ASSET_URI, watchers=[AssetWatcher(name=WATCHER, trigger=trigger)])
 
 
 def _deadline(dag_id: str, minutes: float, settings: Settings) -> DeadlineAlert:
@@ -148,21 +197,25 @@ def _deadline(dag_id: str, minutes: float, settings: Settings) -> DeadlineAlert:
 
 
 def build(settings: Settings) -> list[DAG]:
-    """The polling DAG and the daily (backfillable) DAG for the configured districts."""
+    """The polling DAG, the daily (backfillable) DAG and, when districts are watched, the event-driven DAG."""
     schedules = {
         POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, 1,
                settings.poll_deadline_minutes),
         DAILY: (CronDataIntervalTimetable(settings.daily_schedule, timezone=settings.timezone), DAILY_DOC, 4,
                 settings.daily_deadline_minutes),
     }
+    if settings.watched():
+        schedules[EVENTS] = ([_watched_asset(settings)], EVENTS_DOC, 1, settings.poll_deadline_minutes)
+    notice = FailureNotice(settings.alert_from)
     dags = []
     for dag_id, (schedule, doc, max_runs, deadline) in schedules.items():
         with AttendanceDAG(dag_id, schedule=schedule, start_date=datetime(2025, 8, 1), catchup=False,
                  max_active_runs=max_runs, default_args=_default_args(settings), params=_params(settings), doc_md=doc,
                  tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id),
                  deadline=_deadline(dag_id, deadline, settings) if settings.deadline_alerts else None) as dag:
-            groups = [_district_group(d, settings) for d in settings.districts]
-            groups >> report.override(execution_timeout=TIMEOUTS["report"])([d.slug for d in settings.districts])
+            targets = check.override(execution_timeout=TIMEOUTS["check"], on_failure_callback=notice)()
+            groups = _district_group(notice).expand_kwargs(targets)
+            groups >> report.override(execution_timeout=TIMEOUTS["report"])(targets)
         dags.append(dag)
     return dags
 
@@ -176,4 +229,5 @@ def _default_args(settings: Settings) -> dict:
 
 def _title(dag_id: str) -> str:
     return {POLL: "Clever attendance → Safety Shield (polling)",
-            DAILY: "Clever attendance → Safety Shield (daily, backfill)"}[dag_id]
+            DAILY: "Clever attendance → Safety Shield (daily, backfill)",
+            EVENTS: "Clever attendance → Safety Shield (when Clever syncs)"}[dag_id]

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from clever_attendance.errors import RunInputError
 from clever_attendance.pipeline import config, staging
-from clever_attendance.pipeline.window import Window, requested, single_day, trailing
-from clever_attendance.settings import DAILY
+from clever_attendance.pipeline.window import Window
+from clever_attendance.settings import GROUP
 
 log = logging.getLogger(__name__)
 
@@ -22,55 +20,45 @@ def _district(slug: str) -> tuple[config.Settings, config.District]:
     return settings, settings.district(slug)
 
 
-def window(context, settings: config.Settings, district: config.District) -> Window:
-    """The run's dates: the manual override, else one date (daily DAG) or today and the lookback (polling)."""
-    moment = context.get("logical_date") or context["dag_run"].run_after  # a manual run has no logical date
-    override = requested(context["params"], moment.astimezone(ZoneInfo(district.timezone)).date())
-    if override:
-        return override
-    if context["dag"].dag_id == DAILY:
-        return single_day(moment, settings.timezone)
-    return trailing(moment, district.timezone, district.lookback_days)
-
-
-def extract(context, slug: str) -> dict:
+def extract(context, slug: str, window: str) -> dict:
+    """Stage the district's roster and the window's attendance; the manifest also says where to upload."""
     from clever_attendance.pipeline.extract import NothingNew, extract
 
     settings, district = _district(slug)
-    params = context["params"]
-    unknown = sorted(set(params.get("districts") or ()) - {d.slug for d in settings.districts})
-    if unknown:
-        raise RunInputError(f"field 'districts': not in {settings.source}: {', '.join(unknown)}")
-    if params.get("districts") and slug not in params["districts"]:
-        context["ti"].xcom_push(key="skipped", value="not selected")
-        raise AirflowSkipException(f"Clever district {slug}: not selected for this run")
-    span = window(context, settings, district)
-    dag_id = context["dag"].dag_id
-    folder = staging.run_folder(dag_id, slug, str(span), context["run_id"])
-    receipt = staging.receipt_path(dag_id, slug, str(span))
+    params, dag_id = context["params"], context["dag"].dag_id
+    span = Window.parse(window)
+    folder = staging.run_folder(dag_id, slug, window, context["run_id"])
+    receipt = staging.receipt_path(dag_id, slug, window)
     try:
         # a dry run previews what Clever holds now, new or not
         manifest = extract(district, span, folder, staging.read_receipt(receipt),
                            bool(params.get("force") or params.get("dry_run")), settings.chunk_days)
-    except NothingNew as skip:
+    except NothingNew as skip:  # another run delivered it since the check
         staging.mark_checked(receipt, context["run_id"])
         context["ti"].xcom_push(key="skipped", value="nothing new")
         raise AirflowSkipException(str(skip)) from None
     manifest["previous_sync"] = staging.latest_sync(dag_id, slug)  # what counts as new, for latency
     manifest["receipt_path"] = str(receipt)
-    manifest["receipt"] = {"district": slug, "window": str(span), "run_id": context["run_id"],
+    manifest["receipt"] = {"district": slug, "window": window, "run_id": context["run_id"],
                            "last_attendance_sync": manifest["last_attendance_sync"]}
+    manifest.update(safety_shield_district_id=district.safety_shield_district_id,
+                    safety_shield_conn_id=district.safety_shield_conn_id, max_reject_share=district.max_reject_share)
     return manifest
 
 
-def transform(context, slug: str, manifest: dict) -> dict:
+def transform(slug: str, manifest: dict) -> dict:
     from clever_attendance.pipeline.reshape import reshape
 
     _, district = _district(slug)
     return reshape(district, manifest)
 
 
-def report(context, slugs: list[str]) -> list[dict]:
+def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:
+    """One XCom per instance of the district group, in map order (None where an instance pushed none)."""
+    return ti.xcom_pull(task_ids=f"{GROUP}.{task_id}", key=key, map_indexes=range(count), default=None) if count else []
+
+
+def report(context, targets: list[dict]) -> list[dict]:
     from airflow.sdk.observability.stats import Stats
 
     from clever_attendance.alerts import latency_breached, latency_pages
@@ -78,15 +66,18 @@ def report(context, slugs: list[str]) -> list[dict]:
 
     settings = config.load()
     ti, dag_run, dag_id = context["ti"], context["dag_run"], context["dag"].dag_id
-    rows = []
-    for slug in slugs:
+    pulled = {step: _mapped(ti, step, len(targets)) for step in ("extract", "transform", "upload")}
+    late_skips = _mapped(ti, "extract", len(targets), key="skipped")
+    skipped = ti.xcom_pull(task_ids="check", key="skipped") or {}
+    rows = [district_row(slug, {step: None for step in pulled}, reason) for slug, reason in skipped.items()]
+    for n, target in enumerate(targets):
+        slug = target["slug"]
         district = settings.district(slug)
-        pulled = {step: ti.xcom_pull(task_ids=f"{slug}.{step}") for step in ("extract", "transform", "upload")}
-        row = district_row(slug, pulled, ti.xcom_pull(task_ids=f"{slug}.extract", key="skipped"))
+        row = district_row(slug, {step: values[n] for step, values in pulled.items()}, late_skips[n])
         rows.append(row)
-        upload = pulled["upload"] or {}
+        upload = pulled["upload"][n] or {}
         if upload and not upload.get("dry_run") and not settings.keep_staging:
-            staging.remove(ObjectStoragePath(pulled["extract"]["folder"]).parent)  # this and older runs' files
+            staging.remove(ObjectStoragePath(pulled["extract"][n]["folder"]).parent)  # this and older runs' files
         for name in ("read", "delivered", "rejected", "superseded"):
             if row[name] is not None:
                 Stats.gauge(f"clever_attendance.{name}", row[name], tags={"district": slug, "dag_id": dag_id})
@@ -99,6 +90,8 @@ def report(context, slugs: list[str]) -> list[dict]:
             if latency_pages(dag_id, dag_run.run_type) and late["p95"] > district.latency_sla_minutes * 60:
                 latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late["p95"] / 60,
                                  district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
+    staging.remove_plan(dag_id, dag_run.run_id)
+    rows.sort(key=lambda row: row["district"])
     for line in render(rows).splitlines():
         log.info("report | %s", line)
     failed = [f"{row['district']} ({row['status']})" for row in rows if row["status"].startswith("failed")]

@@ -1,0 +1,224 @@
+"""What a poll costs with N districts, and how fresh the event-driven path is, with a real scheduler.
+
+Each district is a copy of the sandbox's `tiny` district (2 schools, 12 students). For parsing (N = 10,
+100, 1000 by default) it times the DAG file in a DagBag, as the dag-processor and every task process
+parse it, and in a fresh interpreter (Airflow's own import included). For runs (N = 10, 60, 200) it
+starts the sandbox, with its clock at the real time so that the polling window holds attendance, and
+`airflow standalone` (scheduler, dag-processor, triggerer, API server; LocalExecutor; PostgreSQL), then:
+
+1. unpauses the polling DAG: its first run finds every district new (a forced run's work);
+2. triggers it again over the same window: nothing is new (the check skips every district);
+3. unpauses the event-driven DAG, waits for the watcher's baseline reading, then moves the sync of a
+   few districts at spread-out moments (the sandbox's clock of each, to its next upload) and measures
+   freshness: from the moment Clever holds the new sync to Safety Shield's `completedAt`.
+
+Wall time is the DAG run's; CPU seconds are those of every Airflow process (the sandbox's own are not
+counted), per district of the run. Every district's rows are checked against the ground truth.
+
+    python bench/poll_scale.py [--parse 10,100,1000] [--runs 10,60,200] [--moves 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+import requests
+
+from clever_attendance.pipeline import config
+from clever_attendance.pipeline.window import Window, trailing
+from clever_attendance.sandbox.generator import District, presets
+from clever_attendance.sandbox.local_airflow import postgres_database, running_airflow, wait_for
+from clever_attendance.sandbox.process import move_clock, running_sandbox
+from clever_attendance.sandbox.testing import copies_file
+from clever_attendance.sandbox.truth import configured_truth
+from clever_attendance.sandbox.upload_store import imported_rows
+from clever_attendance.sandbox.wiring import ROOT, airflow_env
+from clever_attendance.settings import EVENTS, POLL
+
+PARSE = """
+import json, time
+t0 = time.perf_counter()
+import airflow.sdk
+from airflow.dag_processing.dagbag import DagBag
+t1 = time.perf_counter()
+bag = DagBag(dag_folder={dags!r}, include_examples=False)
+t2 = time.perf_counter()
+bag = DagBag(dag_folder={dags!r}, include_examples=False)
+t3 = time.perf_counter()
+print(json.dumps({{"airflow": t1 - t0, "first": t2 - t1, "again": t3 - t2, "dags": sorted(bag.dags),
+                  "errors": list(bag.import_errors.values()), "tasks": sum(len(d.tasks) for d in bag.dags.values())}}))
+"""
+
+
+def parse_times(count: int, work: Path) -> dict:
+    """Seconds to parse the DAG file with `count` districts: the first time in a process (the file's imports
+    included) and again (what a dag-processor re-parse costs), and Airflow's own import apart."""
+    env = {**os.environ, "ATTENDANCE_DISTRICTS_FILE": str(copies_file(work / f"parse_{count}.yaml", count)),
+           "AIRFLOW_HOME": str(work / "parse_home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([sys.executable, "-c", PARSE.format(dags=str(ROOT / "dags"))], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    found = json.loads(out.strip().splitlines()[-1])
+    assert not found["errors"] and found["dags"] == sorted([POLL, "clever_attendance_daily", EVENTS]), found
+    return found
+
+
+def airflow_cpu(root: int) -> float:
+    """CPU seconds of a process tree so far: the live processes' own and their reaped children's."""
+    total = 0.0
+    try:
+        processes = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for process in processes:
+        try:
+            t = process.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def timed_run(airflow, dag_id: str, run_id: str, root: int, seconds: float) -> dict:
+    """Wall (the run's start to end) and Airflow's CPU seconds while the run ran."""
+    def state() -> str | None:
+        found = airflow.query("select state from dag_run where dag_id = ? and run_id = ?", dag_id, run_id)
+        return found[0][0] if found else None
+    wait_for(f"run {run_id} to start", lambda: state() in ("running", "success", "failed"), seconds, every=0.2)
+    cpu = airflow_cpu(root)
+    wait_for(f"run {run_id} to end", lambda: state() in ("success", "failed"), seconds, every=0.5)
+    cpu = airflow_cpu(root) - cpu
+    (start, end, final), = airflow.query("select start_date, end_date, state from dag_run where dag_id = ? and "
+                                         "run_id = ?", dag_id, run_id)
+    return {"state": final, "wall": (end - start).total_seconds(), "cpu": cpu}
+
+
+def check_rows(sandbox: dict, settings: config.Settings, window: Window, clocks: dict[str, datetime],
+               slugs: list[str]) -> int:
+    """Every listed district's rows of the window against the ground truth; the number of rows checked."""
+    days = {f"{d.month:02d}/{d.day:02d}/{d.year}" for d in
+            (window.start.fromordinal(o) for o in range(window.start.toordinal(), window.end.toordinal() + 1))}
+    specs = {spec.slug: spec for spec in presets([f"tiny*{len(settings.districts)}"])}
+    checked = 0
+    for slug in slugs:
+        district = settings.district(slug)
+        truth = configured_truth(District(specs[slug]), district, window.start, window.end, clocks[slug])
+        held = [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id) if row[2] in days]
+        assert held == truth.rows, f"{slug}: {len(held)} rows held, {len(truth.rows)} in the ground truth"
+        checked += len(held)
+    return checked
+
+
+def completed_at(sandbox: dict, district_id: str, after: str) -> datetime | None:
+    uploads = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=30).json()["uploads"]
+    done = [u["completedAt"] for u in uploads if u["districtId"] == district_id and u.get("completedAt")
+            and u["completedAt"] > after]
+    return datetime.fromisoformat(max(done).replace("Z", "+00:00")) if done else None
+
+
+def runs(count: int, moves: int, work: Path) -> dict:
+    now = datetime.now(UTC).replace(microsecond=0)
+    folder = work / f"runs_{count}"
+    folder.mkdir()
+    districts_file = copies_file(folder / "districts.yaml", count)
+    settings = config.load(districts_file)
+    with running_sandbox("--now", now.isoformat(), "--districts", f"tiny*{count}", workdir=str(folder)) as sandbox, \
+            postgres_database() as url:
+        env = airflow_env(folder / "home", sandbox, folder / "staging", districts_file, sql_alchemy_conn=url)
+        env["AIRFLOW__CORE__PARALLELISM"] = "16"
+        with running_airflow(env, folder) as airflow:
+            root = airflow.pid
+            for dag_id in (POLL, EVENTS):
+                airflow.wait_for_dag(dag_id, 300)
+            airflow.cli("dags", "unpause", POLL)
+            (first, tick), = wait_for("the polling DAG's first scheduled run", lambda: airflow.query(
+                "select run_id, logical_date from dag_run where dag_id = ? and run_type = 'scheduled' "
+                "order by logical_date limit 1", POLL), 120)
+            forced = timed_run(airflow, POLL, first, root, 3600)
+            some = settings.districts[0]  # every copy has the shipped time zone and lookback
+            window = trailing(tick, some.timezone, some.lookback_days)
+            rows = check_rows(sandbox, settings, window, dict.fromkeys(sandbox["districts"], now),
+                              list(sandbox["districts"]))
+            airflow.cli("dags", "trigger", POLL, "--run-id", "nothing_new", "--conf",
+                        json.dumps({"start_date": str(window.start), "end_date": str(window.end)}))
+            quiet = timed_run(airflow, POLL, "nothing_new", root, 1800)
+            airflow.cli("dags", "pause", POLL)
+            fresh = freshness(airflow, sandbox, settings, count, min(moves, count), now)
+    return {"count": count, "forced": forced, "nothing_new": quiet, "rows_checked": rows + fresh.pop("rows"),
+            **fresh}
+
+
+def freshness(airflow, sandbox: dict, settings: config.Settings, count: int, moves: int, now: datetime) -> dict:
+    """Seconds from a district's new sync in Clever to its import's completedAt, for `moves` districts."""
+    def reads() -> int:
+        return requests.get(f"{sandbox['clever_url']}/admin/stats", timeout=30).json().get("district_reads", 0)
+    before = reads()
+    airflow.cli("dags", "unpause", EVENTS)
+    wait_for("the watcher's baseline reading", lambda: reads() >= before + count, 300)
+    rng = random.Random(7)
+    chosen = rng.sample(sorted(sandbox["districts"]), moves)
+    specs = {spec.slug: spec for spec in presets([f"tiny*{count}"])}
+    moved: dict[str, tuple[datetime, datetime]] = {}
+    for slug in chosen:  # spread over two watcher intervals, so the moves meet the watcher at any phase
+        time.sleep(rng.uniform(0, 2 * settings.watch_interval_seconds / moves))
+        clock = District(specs[slug]).next_upload(now) + timedelta(seconds=30)
+        move_clock(sandbox, clock, sandbox["districts"][slug])
+        moved[slug] = (datetime.now(UTC), clock)
+    started = min(at for at, _ in moved.values()).isoformat().replace("+00:00", "Z")
+    latencies = {}
+
+    def all_imported() -> bool:
+        for slug, (at, _) in moved.items():
+            done = completed_at(sandbox, settings.district(slug).safety_shield_district_id, started)
+            if done and slug not in latencies:
+                latencies[slug] = (done - at).total_seconds()
+        return len(latencies) == len(moved)
+    wait_for("every moved district's import", all_imported, 900, every=1)
+    airflow.cli("dags", "pause", EVENTS)
+    rows = 0
+    for slug, (_, clock) in moved.items():
+        district = settings.district(slug)  # the window of the moved sync's day, as the check chose it
+        rows += check_rows(sandbox, settings, trailing(clock, district.timezone, district.lookback_days),
+                           {slug: clock}, [slug])
+    values = sorted(latencies.values())
+    return {"moves": len(values), "fresh_p50": statistics.median(values),
+            "fresh_p95": values[min(len(values) - 1, round(0.95 * (len(values) - 1)))], "fresh_max": values[-1],
+            "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parse", default="10,100,1000")
+    parser.add_argument("--runs", default="10,60,200")
+    parser.add_argument("--moves", type=int, default=10, help="districts whose sync moves, per N")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="poll-scale-") as tmp:
+        work = Path(tmp)
+        print("districts  DAG file parse: first / again (s)  fresh interpreter, Airflow import included (s)  tasks")
+        for count in (int(n) for n in args.parse.split(",") if n):
+            found = parse_times(count, work)
+            print(f"{count:>9}  {found['first']:>10.2f} / {found['again']:.2f}  "
+                  f"{found['airflow'] + found['first']:>38.2f}  {found['tasks']:>17}", flush=True)
+        for count in (int(n) for n in args.runs.split(",") if n):
+            result = runs(count, args.moves, work)
+            forced, quiet = result["forced"], result["nothing_new"]
+            print(f"\nN={count}: every district new: {forced['state']}, wall {forced['wall']:.0f} s, "
+                  f"CPU {forced['cpu'] / count:.2f} s per district; nothing new: {quiet['state']}, wall "
+                  f"{quiet['wall']:.0f} s, CPU {quiet['cpu'] / count:.3f} s per district; freshness over "
+                  f"{result['moves']} moved syncs: p50 {result['fresh_p50']:.0f} s, p95 {result['fresh_p95']:.0f} s, "
+                  f"max {result['fresh_max']:.0f} s; {result['rows_checked']} rows checked against the ground truth",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The check: which districts a run syncs, and with which window, decided in one task for all of them.
+
+A district whose Clever `last_attendance_sync` has not moved since its window's last upload is left out,
+so the scheduler never starts a task for it; the others become the instances of the mapped district
+group. Every district's sync is read at once (`hooks.clever_sync`), one request each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import BaseHook
+
+from clever_attendance.errors import CleverError, RunInputError
+from clever_attendance.hooks.clever_sync import read_syncs
+from clever_attendance.pipeline import config, staging
+from clever_attendance.pipeline.window import Window, requested, single_day, trailing
+from clever_attendance.settings import DAILY, EVENTS, WATCH_ASSET_URI
+
+log = logging.getLogger(__name__)
+
+
+def window(context, settings: config.Settings, district: config.District, sync: str | None = None) -> Window:
+    """The run's dates: the manual override, else one date (daily DAG), else today and the lookback
+    (polling), where "today" is that of the district's moved sync for an event-driven run."""
+    moment = context.get("logical_date") or context["dag_run"].run_after  # a manual run has no logical date
+    override = requested(context["params"], moment.astimezone(ZoneInfo(district.timezone)).date())
+    if override:
+        return override
+    if context["dag"].dag_id == DAILY:
+        return single_day(moment, settings.timezone)
+    return trailing(datetime.fromisoformat(sync) if sync else moment, district.timezone, district.lookback_days)
+
+
+def moved_syncs(context) -> dict[str, str]:
+    """The districts the watcher's events of this run name, with their newest sync."""
+    moved: dict[str, str] = {}
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            if getattr(event.asset, "uri", None) != WATCH_ASSET_URI:
+                continue
+            for slug, sync in ((event.extra or {}).get("payload") or {}).get("districts", {}).items():
+                moved[slug] = max(sync, moved.get(slug, sync))
+    return moved
+
+
+def chosen(context, settings: config.Settings) -> dict[str, Window]:
+    """The run's districts and their windows: those the form selects (all when none), or those the
+    watcher saw move for an event-driven run."""
+    selected = context["params"].get("districts") or []
+    known = {d.slug for d in settings.districts}
+    unknown = sorted(set(selected) - known)
+    if unknown:
+        raise RunInputError(f"field 'districts': not in {settings.source}: {', '.join(unknown)}")
+    moved = moved_syncs(context) if context["dag"].dag_id == EVENTS else {}
+    gone = sorted(set(moved) - known)
+    if gone:
+        log.warning("the watcher named districts no longer in %s: %s", settings.source, ", ".join(gone))
+    wanted = set(selected) or ({s for s in moved if s in known} if moved else known)
+    return {d.slug: window(context, settings, d, moved.get(d.slug)) for d in settings.districts if d.slug in wanted}
+
+
+def check(context) -> list[dict]:
+    """The districts to sync, as the district group's arguments; the others' reasons go to XCom `skipped`."""
+    settings = config.load()
+    params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
+    windows = chosen(context, settings)
+    skipped: dict[str, str] = {}
+    if not (params.get("force") or params.get("dry_run")):  # a dry run previews what Clever holds now
+        receipts = {slug: staging.read_receipt(staging.receipt_path(dag_id, slug, str(span)))
+                    for slug, span in windows.items()}
+        known = {slug: r["last_attendance_sync"] for slug, r in receipts.items() if r and r.get("last_attendance_sync")}
+        for slug, sync in _syncs(settings, list(known)).items():
+            if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
+                log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
+            elif sync == known[slug]:
+                skipped[slug] = "nothing new"
+                staging.mark_checked(staging.receipt_path(dag_id, slug, str(windows[slug])), run_id)
+    context["ti"].xcom_push(key="skipped", value=skipped)
+    staging.write_plan(dag_id, run_id, list(windows))
+    targets = [{"slug": slug, "window": str(span)} for slug, span in windows.items() if slug not in skipped]
+    log.info("%d district(s) to sync, %d with nothing new", len(targets), len(skipped))
+    return targets
+
+
+def _syncs(settings: config.Settings, slugs: list[str]) -> dict[str, str | None | CleverError]:
+    districts = {slug: settings.district(slug) for slug in slugs}
+    ids = {slug: (d.clever_district_id, d.clever_conn_id) for slug, d in districts.items()}
+    connections = {conn_id: BaseHook.get_connection(conn_id) for _, conn_id in set(ids.values())}
+    return asyncio.run(read_syncs(connections, ids)) if ids else {}
