@@ -52,9 +52,9 @@ t0 = time.perf_counter()
 import airflow.sdk
 from airflow.dag_processing.dagbag import DagBag
 t1 = time.perf_counter()
-bag = DagBag(dag_folder={dags!r}, include_examples=False)
+bag = DagBag(dag_folder={dags!r})
 t2 = time.perf_counter()
-bag = DagBag(dag_folder={dags!r}, include_examples=False)
+bag = DagBag(dag_folder={dags!r})
 t3 = time.perf_counter()
 print(json.dumps({{"airflow": t1 - t0, "first": t2 - t1, "again": t3 - t2, "dags": sorted(bag.dags),
                   "errors": list(bag.import_errors.values()), "tasks": sum(len(d.tasks) for d in bag.dags.values())}}))
