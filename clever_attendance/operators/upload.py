@@ -21,7 +21,7 @@ from clever_attendance.errors import (
     SafetyShieldRowsRejectedError,
     SafetyShieldUnavailableError,
 )
-from clever_attendance.hooks.safety_shield import SafetyShieldHook, import_summary
+from clever_attendance.hooks.safety_shield import FINAL, SafetyShieldHook, import_summary
 from clever_attendance.settings import ASSET_URI, SAFETY_SHIELD_CONN_ID
 from clever_attendance.triggers.safety_shield import SafetyShieldImportTrigger
 
@@ -62,10 +62,10 @@ class SafetyShieldUploadOperator(BaseOperator):
 
     The file is split under the API's byte and row limits (a 413 stating lower limits splits the parts not
     yet accepted under them, and the delivery goes on); each part carries an Idempotency-Key made of the
-    district, the window and the part's content, so a re-run imports nothing twice. With `deferrable` the
-    wait for the imports happens in the triggerer, not in a worker slot. A file without rows is not posted:
-    the district had no attendance to send. Raises, after the upload, when Safety Shield fails a file or
-    rejects more rows than `max_reject_share`. On success, writes `receipt` (plus the result) as JSON to
+    district, the window and the part's content, so a re-run imports nothing twice. With `deferrable` an
+    import not done at the first poll is waited for in the triggerer, not in a worker slot. A file without
+    rows is not posted: the district had no attendance to send. Raises, after the upload, when Safety Shield
+    fails a file or rejects more rows than `max_reject_share`. On success, writes `receipt` (plus the result) as JSON to
     `receipt_path`, if given, and, when rows were delivered, adds an event of the district's asset to
     `asset_alias` with what changed.
     """
@@ -116,6 +116,11 @@ class SafetyShieldUploadOperator(BaseOperator):
         hook = SafetyShieldHook(self._district, self.safety_shield_conn_id)
         upload_ids = self._post(hook, content)
         if self.deferrable:
+            # one poll here first: a quick import then needs no triggerer hand-off and no second task process
+            time.sleep(hook.poll_seconds)
+            first = [hook.get_import(u) for u in upload_ids]
+            if all(result["status"] in FINAL for result in first):
+                return self._finish(context, [import_summary(result) for result in first], started)
             self.defer(trigger=SafetyShieldImportTrigger(upload_ids, self._district, self.safety_shield_conn_id,
                                                          deadline=time.time() + self.import_timeout,
                                                          started=started),
