@@ -85,6 +85,10 @@ class RunInputError(ValueError):
     """A run's input is wrong (its form, its window, a district it names); the message names the field."""
 
 
+class LedgerUnavailableError(Exception):
+    """The attendance ledger's database failed; the run's deliveries stand, its record is retried."""
+
+
 class PipelineBug(Exception):  # noqa: N818 - named for what it is: not a fault of Clever, Safety Shield or input
     """An invariant of our own code broke (counts that do not balance, the CSV failing its own schema)."""
 

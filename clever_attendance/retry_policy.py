@@ -29,6 +29,7 @@ from clever_attendance.errors import (
     CleverContractError,
     CleverUnavailableError,
     ConfigError,
+    LedgerUnavailableError,
     PipelineBug,
     RunInputError,
     SafetyShieldRefusedError,
@@ -129,6 +130,9 @@ RULES: tuple[Rule, ...] = (
     Rule(ConfigError, Decision.FAIL, "the districts file",
          "Correct the districts file at the district and field the error names; the DAGs pick it up at their "
          "next parse."),
+    Rule(LedgerUnavailableError, Decision.RETRY, "attendance ledger unavailable",
+         "Safety Shield has the run's attendance; only its record in the ledger failed (connection "
+         "attendance_ledger). Fix the database, then clear the run's report task: it rewrites the run's rows."),
     Rule(PipelineBug, Decision.FAIL, "our bug", BUG_ADVICE),
     Rule(AirflowTaskTimeout, Decision.RETRY, "took longer than its time limit",
          "The task was stopped at its execution_timeout and retried. If it persists, read how long each step "

@@ -23,3 +23,5 @@ CLEVER_RETENTION_DAYS = 183  # Clever keeps an attendance record six months afte
 CLEVER_CONN_TYPE, CLEVER_CONN_ID = "clever", "clever_default"
 SAFETY_SHIELD_CONN_TYPE, SAFETY_SHIELD_CONN_ID = "safety_shield", "safety_shield_default"
 CHECK_CONCURRENCY = 16  # districts whose last_attendance_sync is read at once, per Clever connection
+LEDGER_CONN_ID = "attendance_ledger"  # the attendance ledger's database (hooks.ledger.LedgerHook)
+LEDGER_FILE = "attendance_ledger.db"  # in AIRFLOW_HOME, when that connection is not defined: one machine

@@ -98,6 +98,8 @@ def pipeline_env(sandbox, airflow_db, districts_file, tmp_path, monkeypatch):
     env = airflow_env(Path(airflow_db), sandbox, tmp_path / "staging")
     for name in ("AIRFLOW_CONN_CLEVER_DEFAULT", "AIRFLOW_CONN_SAFETY_SHIELD_DEFAULT", "ATTENDANCE_STAGING_URL"):
         monkeypatch.setenv(name, env[name])
+    monkeypatch.setenv("AIRFLOW_CONN_ATTENDANCE_LEDGER", json.dumps({"conn_type": "sqlite",
+                                                                     "host": str(tmp_path / "ledger.db")}))
     return tmp_path / "staging"
 
 

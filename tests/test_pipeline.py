@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
+from clever_attendance.ledger import schema
 from clever_attendance.pipeline import config
 from clever_attendance.sandbox.process import set_faults
 from clever_attendance.sandbox.testing import districts_variant, load_dag
@@ -227,3 +229,43 @@ def test_a_roster_object_served_twice_is_kept_once_the_last_version(caplog):
     assert kept == [served[2], served[1]]
     assert caplog.messages == ["Clever district springfield: 1 students served more than once; "
                                "the last version of each is used"]
+
+
+def ledger_rows(table, *where) -> list[dict]:
+    """Rows of a table of the attendance ledger the run wrote to (connection attendance_ledger)."""
+    import sqlalchemy as sa
+
+    from clever_attendance.hooks.ledger import LedgerHook
+
+    with LedgerHook().get_conn().connect() as db:
+        return [dict(r._mapping) for r in db.execute(sa.select(table).where(*where))]
+
+
+@pytest.mark.timeout(300)
+def test_a_run_records_each_district_and_date_with_the_counts_it_delivered(sandbox, districts, pipeline_env):
+    dag_run = run("clever_attendance_daily", TICK)
+    assert dag_run.state == "success"
+    report = report_rows(dag_run)
+    recorded = {r["district"]: r for r in ledger_rows(schema.deliveries, schema.deliveries.c.run_id == dag_run.run_id)}
+    assert sorted(recorded) == ["shelbyville", "springfield"]
+    for slug, entry in recorded.items():
+        district = config.load().district(slug)
+        truth = configured_truth(districts[slug], district, THURSDAY, THURSDAY, _now(sandbox))
+        row = report[slug]
+        assert (entry["attendance_date"], entry["status"], entry["run_type"]) == (str(THURSDAY), "uploaded", "manual")
+        assert entry["delivered"] == len(truth.rows) == row["delivered"]
+        assert (entry["read"], entry["rejected"], entry["superseded"]) == (row["read"], row["rejected"],
+                                                                            row["superseded"])
+        assert json.loads(entry["rejected_by_reason"]) == row["rejected_by_reason"]
+        assert entry["import_ids"] == ",".join(i.split()[0] for i in row["import"].split(", "))
+        assert entry["completed_at"] and entry["last_attendance_sync"]
+        # per school, what the delivered file held: records by SchoolID, the way Safety Shield counts them
+        schools = ledger_rows(schema.school_days, schema.school_days.c.district == slug)
+        assert {s["school_number"]: s["records"] for s in schools} == dict(Counter(r[0] for r in truth.rows))
+        absent = Counter(r[0] for r in truth.rows if r[8] == "Absent")
+        assert {s["school_number"]: s["absent"] for s in schools} == {s["school_number"]: absent[s["school_number"]]
+                                                                    for s in schools}
+        assert all(s["students"] <= s["records"] for s in schools)
+        kept = ledger_rows(schema.rejects, schema.rejects.c.district == slug)
+        assert len(kept) == row["rejected"]
+        assert not {"Student_Number", "student_number", "name"} & set(kept[0] if kept else {}), "no student numbers"

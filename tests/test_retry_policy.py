@@ -44,8 +44,8 @@ def test_every_failure_class_maps_to_exactly_one_decision(cls):
 
 def test_transient_failures_are_retried_and_the_rest_fail_at_once():
     retried = {r.failure.__name__ for r in RULES if r.decision is Decision.RETRY}
-    assert retried == {"CleverUnavailableError", "SafetyShieldUnavailableError", "AirflowTaskTimeout",
-                       "TaskDeferralTimeout", "OSError"}
+    assert retried == {"CleverUnavailableError", "SafetyShieldUnavailableError", "LedgerUnavailableError",
+                       "AirflowTaskTimeout", "TaskDeferralTimeout", "OSError"}
     assert {e.__name__ for e in RAISED} - retried == {
         "CleverAuthError", "CleverContractError", "SafetyShieldRefusedError", "SafetyShieldFileTooLargeError",
         "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug"}

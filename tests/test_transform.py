@@ -57,11 +57,24 @@ def test_golden_edge_cases_byte_for_byte():
     AttendanceCsv.validate(result.csv)
     assert csv_text(result.csv) == (folder / "attendance.csv").read_text(encoding="utf-8")
     assert csv_text(result.rejects) == (folder / "rejects.csv").read_text(encoding="utf-8")
+    # per school and date, what the ledger keeps for the data guard: sc2's two meeting rows are one student
+    assert csv_text(result.school_days) == (folder / "school_days.csv").read_text(encoding="utf-8")
+    days = result.counts.pop("days")
     assert result.counts == {
         "read": 18, "delivered": 6, "rejected": 11, "superseded": 1, "unmapped_excuse_codes": 1,
         "rejected_by_reason": {"identity_collision": 1, "invalid_record": 4, "missing_section": 1,
                                "no_student_number": 1, "outside_window": 1, "unknown_school": 1,
                                "unknown_section": 1, "unknown_student": 1}}
+    assert days == {  # every record under the date Clever gave it, even outside the window or not a date
+        "2026-11-16": {"read": 13, "delivered": 5, "rejected": 8, "superseded": 0, "rejected_by_reason": {
+            "identity_collision": 1, "invalid_record": 2, "missing_section": 1, "no_student_number": 1,
+            "unknown_school": 1, "unknown_section": 1, "unknown_student": 1}},
+        "2026-11-17": {"read": 3, "delivered": 1, "rejected": 1, "superseded": 1,
+                       "rejected_by_reason": {"invalid_record": 1}},
+        "2026-11-18": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
+                       "rejected_by_reason": {"outside_window": 1}},
+        "2026-11-31": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
+                       "rejected_by_reason": {"invalid_record": 1}}}
 
 
 @pytest.mark.parametrize("slug,start,end", [

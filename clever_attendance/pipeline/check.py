@@ -64,11 +64,12 @@ def chosen(context, settings: config.Settings) -> dict[str, Window]:
 
 
 def check(context) -> list[dict]:
-    """The districts to sync, as the district group's arguments; the others' reasons go to XCom `skipped`."""
+    """The districts to sync, as the district group's arguments; the others go to XCom `skipped` (slug: window
+    and reason)."""
     settings = config.load()
     params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
     windows = chosen(context, settings)
-    skipped: dict[str, str] = {}
+    skipped: dict[str, dict] = {}
     if not (params.get("force") or params.get("dry_run")):  # a dry run previews what Clever holds now
         receipts = {slug: staging.read_receipt(staging.receipt_path(dag_id, slug, str(span)))
                     for slug, span in windows.items()}
@@ -77,7 +78,7 @@ def check(context) -> list[dict]:
             if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
                 log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
             elif sync == known[slug]:
-                skipped[slug] = "nothing new"
+                skipped[slug] = {"reason": "nothing new", "window": str(windows[slug])}
                 staging.mark_checked(staging.receipt_path(dag_id, slug, str(windows[slug])), run_id)
     context["ti"].xcom_push(key="skipped", value=skipped)
     staging.write_plan(dag_id, run_id, list(windows))

@@ -81,6 +81,7 @@ class Settings:
     alert_from: str = "clever-attendance@localhost"
     deadline_alerts: bool = True
     watch_interval_seconds: float = 60.0  # 0: no watcher, the polling DAG alone
+    rejects_retention_days: int = 30  # the ledger keeps each run's rejects this long
     source: str = field(default="", compare=False)
 
     def watched(self) -> list[District]:
@@ -104,7 +105,7 @@ DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_i
                  "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
                 "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
-                "deadline_alerts", "watch_interval_seconds"}
+                "deadline_alerts", "watch_interval_seconds", "rejects_retention_days"}
 
 
 class _Checker:
@@ -261,6 +262,8 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
         alert_from=top.text("alert_from", default=Settings.alert_from),
         deadline_alerts=bool(defaults.get("deadline_alerts", True)),
         watch_interval_seconds=float(top.number("watch_interval_seconds", Settings.watch_interval_seconds, 0, 3600)),
+        rejects_retention_days=top.number("rejects_retention_days", Settings.rejects_retention_days, 1, 3650,
+                                          whole=True),
         source=source,
     )
 

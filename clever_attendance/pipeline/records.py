@@ -75,7 +75,7 @@ def read_roster(open_table) -> Roster:
 
 def _field(values: pd.Series) -> pa.Array:
     """A column as CSV text: RFC 4180 quotes only where a value holds a comma, quote or line break."""
-    text = pc.fill_null(pa.chunked_array(pa.array(values.array)).combine_chunks(), "").cast(pa.large_string())
+    text = pc.fill_null(pa.chunked_array(pa.array(values.array)).combine_chunks().cast(pa.large_string()), "")
     data = text.buffers()[2]
     raw = data.to_pybytes() if data is not None else b""
     if not any(c in raw for c in (b",", b'"', b"\n", b"\r")):  # most columns: a memchr, not a regex per value

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from airflow.sdk import ObjectStoragePath
 
@@ -19,7 +20,7 @@ from clever_attendance.errors import PipelineBug
 from clever_attendance.pipeline import records, staging
 from clever_attendance.pipeline.config import District
 from clever_attendance.pipeline.schemas import check_csv
-from clever_attendance.pipeline.transform import transform
+from clever_attendance.pipeline.transform import SCHOOL_DAY_COLUMNS, transform
 from clever_attendance.pipeline.window import Window
 
 
@@ -39,7 +40,7 @@ def reshape(district: District, manifest: dict) -> dict:
     roster = records.read_roster(lambda name: (folder / f"{name}.csv").open("rb"))
     csv_path, rejects_path = folder / "attendance.csv", folder / "rejects.csv"
     counts: dict = {}
-    stamps = []
+    stamps, school_days = [], []
     with (staging.open_private(csv_path) as out, staging.open_private(rejects_path) as rejected,
           ThreadPoolExecutor(max_workers=1) as checker):
         for n, raw_file in enumerate(manifest["raw_files"]):
@@ -54,10 +55,16 @@ def reshape(district: District, manifest: dict) -> dict:
             checked.result()
             _add(counts, result.counts)
             stamps.append(result.stamps)
+            school_days.append(result.school_days)
     if counts.get("read", 0) != manifest["records"]:
         raise PipelineBug(f"district {district.slug}: extract staged {manifest['records']} records, "
                              f"transform read {counts.get('read', 0)}")  # nothing may be lost between steps
-    return {"csv_path": str(csv_path), "rejects_path": str(rejects_path), "counts": counts,
+    school_days_path = folder / "school_days.csv"
+    with staging.open_private(school_days_path) as out:
+        records.write_frame(pd.concat(school_days, ignore_index=True) if school_days else
+                            pd.DataFrame(columns=SCHOOL_DAY_COLUMNS), out, header=True)
+    return {"csv_path": str(csv_path), "rejects_path": str(rejects_path), "school_days_path": str(school_days_path),
+            "counts": counts,
             "fresh": freshness(np.concatenate(stamps), manifest.get("previous_sync")),
             "seconds": round(time.monotonic() - started, 2)}
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from clever_attendance.errors import LedgerUnavailableError
 from clever_attendance.pipeline import config, staging
 from clever_attendance.pipeline.window import Window
-from clever_attendance.settings import GROUP
+from clever_attendance.settings import GROUP, LEDGER_CONN_ID
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,25 @@ def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:
     return ti.xcom_pull(task_ids=f"{GROUP}.{task_id}", key=key, map_indexes=range(count), default=None) if count else []
 
 
+def _record(entry, retention_days: int) -> None:
+    """The run in the attendance ledger; a database failure names the ledger, never the rows."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from clever_attendance.hooks.ledger import LedgerHook
+    from clever_attendance.ledger.record import write
+
+    try:
+        write(LedgerHook().get_conn(), entry, retention_days)
+    except SQLAlchemyError as error:
+        raise LedgerUnavailableError(f"the attendance ledger (connection {LEDGER_CONN_ID}) failed recording run "
+                                     f"{entry.run_id}: {type(error).__name__}") from None
+
+
 def report(context, targets: list[dict]) -> list[dict]:
     from airflow.sdk.observability.stats import Stats
 
     from clever_attendance.alerts import latency_breached, latency_pages
+    from clever_attendance.ledger.record import RunEntry
     from clever_attendance.pipeline.report import district_row, render
 
     settings = config.load()
@@ -69,15 +85,22 @@ def report(context, targets: list[dict]) -> list[dict]:
     pulled = {step: _mapped(ti, step, len(targets)) for step in ("extract", "transform", "upload")}
     late_skips = _mapped(ti, "extract", len(targets), key="skipped")
     skipped = ti.xcom_pull(task_ids="check", key="skipped") or {}
-    rows = [district_row(slug, {step: None for step in pulled}, reason) for slug, reason in skipped.items()]
+    entry = RunEntry(dag_id, dag_run.run_id, getattr(dag_run.run_type, "value", str(dag_run.run_type)))
+    rows = []
+    for slug, why in skipped.items():
+        rows.append(district_row(slug, {step: None for step in pulled}, why["reason"]))
+        entry.add(rows[-1], why["window"], {})
     for n, target in enumerate(targets):
         slug = target["slug"]
         district = settings.district(slug)
-        row = district_row(slug, {step: values[n] for step, values in pulled.items()}, late_skips[n])
+        mine = {step: values[n] for step, values in pulled.items()}
+        row = district_row(slug, mine, late_skips[n])
         rows.append(row)
-        upload = pulled["upload"][n] or {}
+        staged = mine["transform"] or {}
+        entry.add(row, target["window"], mine, staged.get("rejects_path"), staged.get("school_days_path"))
+        upload = mine["upload"] or {}
         if upload and not upload.get("dry_run") and not settings.keep_staging:
-            staging.remove(ObjectStoragePath(pulled["extract"][n]["folder"]).parent)  # this and older runs' files
+            staging.remove(ObjectStoragePath(mine["extract"]["folder"]).parent)  # this and older runs' files
         for name in ("read", "delivered", "rejected", "superseded"):
             if row[name] is not None:
                 Stats.gauge(f"clever_attendance.{name}", row[name], tags={"district": slug, "dag_id": dag_id})
@@ -94,6 +117,7 @@ def report(context, targets: list[dict]) -> list[dict]:
     rows.sort(key=lambda row: row["district"])
     for line in render(rows).splitlines():
         log.info("report | %s", line)
+    _record(entry, settings.rejects_retention_days)
     failed = [f"{row['district']} ({row['status']})" for row in rows if row["status"].startswith("failed")]
     if failed:
         # the report is the run's last task: without this a run with a failed district would look successful

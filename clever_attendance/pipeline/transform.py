@@ -51,8 +51,12 @@ class Roster:
 class Result:
     csv: pd.DataFrame
     rejects: pd.DataFrame
-    counts: dict
+    counts: dict  # also per attendance date, under "days"
     stamps: np.ndarray  # the delivered rows' last_modified, UTC microseconds
+    school_days: pd.DataFrame  # SCHOOL_DAY_COLUMNS: per school and date, what was delivered (no student data)
+
+
+SCHOOL_DAY_COLUMNS = ["attendance_date", "school_id", "school_number", "records", "absent", "tardy", "students"]
 
 
 def _filled(values: pd.Series, fallback: pd.Series) -> pd.Series:
@@ -286,4 +290,36 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
     }
     if counts["read"] != counts["delivered"] + counts["rejected"] + counts["superseded"]:
         raise PipelineBug(f"counts do not balance: {counts}")  # a bug: nothing may be lost
-    return Result(out, rejects, counts, stamps[order])
+    counts["days"] = _days(day, order, rejects)
+    return Result(out, rejects, counts, stamps[order], _school_days(coded, order, out["SchoolID"]))
+
+
+def _days(day: Coded, order: np.ndarray, rejects: pd.DataFrame) -> dict[str, dict]:
+    """Per attendance date as Clever wrote it: records read, delivered, rejected (by reason) and superseded."""
+    names = ["", *day.values]  # code -1, a missing date, counts under ""
+    read = np.bincount(day.codes + 1, minlength=len(names))
+    delivered = np.bincount(day.codes[order] + 1, minlength=len(names))
+    reasons: dict[str, dict[str, int]] = {}
+    for (when, reason), n in rejects.groupby(["attendance_date", "reason"]).size().items():
+        reasons.setdefault(when, {})[reason] = int(n)
+    days = {}
+    for i in np.flatnonzero(read):
+        by_reason = reasons.get(names[i], {})
+        rejected = sum(by_reason.values())
+        days[names[i]] = {"read": int(read[i]), "delivered": int(delivered[i]), "rejected": rejected,
+                          "superseded": int(read[i] - delivered[i] - rejected), "rejected_by_reason": by_reason}
+    return days
+
+
+def _school_days(coded: dict[str, Coded], order: np.ndarray, school_numbers: pd.Series) -> pd.DataFrame:
+    """Per school and attendance date of the delivered rows: records, absent and tardy ones, students seen."""
+    status = coded["attendance_status"]
+    rows = pd.DataFrame({"day": coded["attendance_date"].codes[order], "school": coded["school_id"].codes[order],
+                         "absent": status.eq("absent")[order], "tardy": status.eq("tardy")[order],
+                         "student": coded["student_id"].codes[order], "number": school_numbers.to_numpy()})
+    found = rows.groupby(["day", "school"], sort=True).agg(
+        records=("absent", "size"), absent=("absent", "sum"), tardy=("tardy", "sum"),
+        students=("student", "nunique"), school_number=("number", "first")).reset_index()
+    found["attendance_date"] = coded["attendance_date"].values.to_numpy()[found["day"]]
+    found["school_id"] = coded["school_id"].values.to_numpy()[found["school"]]
+    return found[SCHOOL_DAY_COLUMNS].astype({"records": int, "absent": int, "tardy": int, "students": int})

@@ -26,6 +26,9 @@ class Window:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    def dates(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range(self.days)]
+
     def chunks(self, days: int) -> list[Window]:
         """The window cut into consecutive pieces of at most `days` days."""
         out, start = [], self.start

@@ -40,6 +40,7 @@ def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path |
         "AIRFLOW_CONN_SAFETY_SHIELD_DEFAULT": json.dumps({
             "conn_type": "safety_shield", "host": sandbox["upload_url"], "password": sandbox["upload_api_key"],
             "extra": {"poll_seconds": 0.2}}),
+        "AIRFLOW_CONN_ATTENDANCE_LEDGER": json.dumps({"conn_type": "sqlite", "host": str(home / settings.LEDGER_FILE)}),
     }
     if districts_file:
         env["ATTENDANCE_DISTRICTS_FILE"] = str(districts_file)

@@ -1,0 +1,114 @@
+"""The attendance ledger: a re-run replaces its rows, retention, schema upgrades (what a real run records: in
+test_pipeline)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from airflow.sdk import Connection
+
+from clever_attendance.hooks.ledger import ledger_url
+from clever_attendance.ledger import schema
+from clever_attendance.ledger.record import RunEntry, write
+from clever_attendance.sandbox.local_airflow import postgres_database
+
+
+def rows(engine: sa.Engine, table: sa.Table, *where) -> list[dict]:
+    with engine.connect() as db:
+        return [dict(r._mapping) for r in db.execute(sa.select(table).where(*where))]
+
+
+def entry(run_id: str, districts: list[str], rejected: int = 2) -> RunEntry:
+    made = RunEntry("clever_attendance", run_id, "scheduled")
+    for slug in districts:
+        made.deliveries.append({"district": slug, "attendance_date": "2026-11-19", "window": "2026-11-19_2026-11-19",
+                                "status": "uploaded", "read": 10, "delivered": 10 - rejected, "rejected": rejected,
+                                "superseded": 0})
+        made.rejects.append(pd.DataFrame({"reason": ["unknown_student"] * rejected, "detail": "",
+                                          "attendance_date": "2026-11-19", "school_id": "sc1",
+                                          "student_id": [f"s{n}" for n in range(rejected)], "section_id": "",
+                                          "last_modified": "2026-11-19T10:00:00Z", "district": slug}))
+    return made
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """An empty ledger database: a SQLite file, or a throwaway database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+        return
+    with postgres_database() as url:
+        made = sa.create_engine(url)
+        yield made
+        made.dispose()
+
+
+def test_recording_a_run_again_replaces_its_rows_and_leaves_other_runs(engine):
+    schema.migrate(engine)
+    now = datetime(2026, 11, 19, 12, tzinfo=UTC)
+    write(engine, entry("run_1", ["a", "b"]), 30, now)
+    write(engine, entry("run_2", ["a"]), 30, now)
+    write(engine, entry("run_1", ["b"], rejected=1), 30, now)  # a cleared run, recorded again
+    by_run = Counter((r["run_id"], r["district"]) for r in rows(engine, schema.deliveries))
+    assert by_run == {("run_1", "b"): 1, ("run_2", "a"): 1}
+    rejected = Counter((r["run_id"], r["district"]) for r in rows(engine, schema.rejects))
+    assert rejected == {("run_1", "b"): 1, ("run_2", "a"): 2}
+
+
+def test_rejects_older_than_the_retention_are_deleted(engine):
+    schema.migrate(engine)
+    then = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    write(engine, entry("old", ["a"]), 30, then)
+    write(engine, entry("recent", ["a"]), 30, then + timedelta(days=29))
+    assert Counter(r["run_id"] for r in rows(engine, schema.rejects)) == {"old": 2, "recent": 2}
+    write(engine, entry("new", ["a"]), 30, then + timedelta(days=31))
+    assert Counter(r["run_id"] for r in rows(engine, schema.rejects)) == {"recent": 2, "new": 2}
+    assert {r["run_id"] for r in rows(engine, schema.deliveries)} == {"old", "recent", "new"}, "runs stay"
+
+
+def test_a_schema_upgrade_keeps_the_data(engine):
+    assert schema.migrate(engine, to=1) == 1
+    write_v1 = entry("before", ["a"])
+    with engine.begin() as db:  # what version 1 holds; its school_days table does not exist yet
+        db.execute(schema.deliveries.insert(), [{**r, "dag_id": "clever_attendance", "run_id": "before",
+                                                 "recorded_at": "2026-11-19T12:00:00Z"} for r in write_v1.deliveries])
+        assert not sa.inspect(db).has_table("school_days")
+    assert schema.migrate(engine) == schema.VERSION == 2
+    assert [(r["run_id"], r["district"], r["delivered"]) for r in rows(engine, schema.deliveries)] == [
+        ("before", "a", 8)]
+    with engine.begin() as db:
+        db.execute(schema.school_days.insert().values(district="a", school_id="sc1", attendance_date="2026-11-19",
+                                                      records=8))
+    assert schema.migrate(engine) == 2, "migrating again changes nothing"
+    assert len(rows(engine, schema.school_days)) == 1
+
+
+def test_a_ledger_newer_than_the_code_is_refused(tmp_path):
+    made = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    schema.migrate(made)
+    with made.begin() as db:
+        db.execute(schema.versions.update().values(version=schema.VERSION + 1))
+    with pytest.raises(RuntimeError, match="newer than this code"):
+        schema.migrate(made)
+
+
+def test_the_connection_names_the_database():
+    assert str(ledger_url(Connection(conn_id="attendance_ledger", conn_type="sqlite", host="/tmp/l.db"))) == \
+        "sqlite:////tmp/l.db"
+    url = ledger_url(Connection(conn_id="attendance_ledger", conn_type="postgres", host="db", port=5432,
+                                login="airflow", password="secret", schema="ledger"))
+    assert url.render_as_string(hide_password=True) == "postgresql+psycopg2://airflow:***@db:5432/ledger"
+    with pytest.raises(ValueError, match="'attendance_ledger'.*postgres or sqlite, not 'http'"):
+        ledger_url(Connection(conn_id="attendance_ledger", conn_type="http", host="x"))
+
+
+def test_rejects_csv_columns_are_the_ledgers():
+    """Every column of rejects.csv is kept; none of them holds a name or a student number."""
+    from clever_attendance.pipeline.transform import REJECT_COLUMNS
+
+    assert set(REJECT_COLUMNS) <= set(schema.rejects.c.keys())
+    assert not {"Student_Number", "student_number", "name", "first_name"} & set(schema.rejects.c.keys())
