@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from airflow.sdk import Connection
 
 from clever_attendance.hooks.ledger import ledger_url
-from clever_attendance.ledger import schema
+from clever_attendance.ledger import schema, tables
 from clever_attendance.ledger.record import RunEntry, write
 from clever_attendance.sandbox.local_airflow import postgres_database
 
@@ -53,9 +53,9 @@ def test_recording_a_run_again_replaces_its_rows_and_leaves_other_runs(engine):
     write(engine, entry("run_1", ["a", "b"]), 30, now)
     write(engine, entry("run_2", ["a"]), 30, now)
     write(engine, entry("run_1", ["b"], rejected=1), 30, now)  # a cleared run, recorded again
-    by_run = Counter((r["run_id"], r["district"]) for r in rows(engine, schema.deliveries))
+    by_run = Counter((r["run_id"], r["district"]) for r in rows(engine, tables.deliveries))
     assert by_run == {("run_1", "b"): 1, ("run_2", "a"): 1}
-    rejected = Counter((r["run_id"], r["district"]) for r in rows(engine, schema.rejects))
+    rejected = Counter((r["run_id"], r["district"]) for r in rows(engine, tables.rejects))
     assert rejected == {("run_1", "b"): 1, ("run_2", "a"): 2}
 
 
@@ -64,34 +64,71 @@ def test_rejects_older_than_the_retention_are_deleted(engine):
     then = datetime(2026, 10, 1, 12, tzinfo=UTC)
     write(engine, entry("old", ["a"]), 30, then)
     write(engine, entry("recent", ["a"]), 30, then + timedelta(days=29))
-    assert Counter(r["run_id"] for r in rows(engine, schema.rejects)) == {"old": 2, "recent": 2}
+    assert Counter(r["run_id"] for r in rows(engine, tables.rejects)) == {"old": 2, "recent": 2}
     write(engine, entry("new", ["a"]), 30, then + timedelta(days=31))
-    assert Counter(r["run_id"] for r in rows(engine, schema.rejects)) == {"recent": 2, "new": 2}
-    assert {r["run_id"] for r in rows(engine, schema.deliveries)} == {"old", "recent", "new"}, "runs stay"
+    assert Counter(r["run_id"] for r in rows(engine, tables.rejects)) == {"recent": 2, "new": 2}
+    assert {r["run_id"] for r in rows(engine, tables.deliveries)} == {"old", "recent", "new"}, "runs stay"
 
 
-def test_a_schema_upgrade_keeps_the_data(engine):
+def recorded(run_id: str, status: str, at: str, sync: str, delivered: int | None = None) -> dict:
+    """A deliveries row of district a, 2026-11-19, as version 1 already held it."""
+    return {"dag_id": "clever_attendance", "run_id": run_id, "district": "a", "attendance_date": "2026-11-19",
+            "status": status, "recorded_at": at, "last_attendance_sync": sync, "delivered": delivered,
+            "read": None if delivered is None else delivered + 2, "rejected": None if delivered is None else 2}
+
+
+def test_a_schema_upgrade_keeps_the_data_and_fills_what_stands_from_the_history(engine):
     assert schema.migrate(engine, to=1) == 1
-    write_v1 = entry("before", ["a"])
-    with engine.begin() as db:  # what version 1 holds; its school_days table does not exist yet
-        db.execute(schema.deliveries.insert(), [{**r, "dag_id": "clever_attendance", "run_id": "before",
-                                                 "recorded_at": "2026-11-19T12:00:00Z"} for r in write_v1.deliveries])
+    history = [recorded("r1", "uploaded", "2026-11-19T10:00:00Z", "2026-11-19T09:30:00Z", 8),
+               recorded("r2", "skipped: nothing new", "2026-11-19T10:15:00Z", "2026-11-19T09:30:00Z"),
+               recorded("r3", "failed at upload", "2026-11-19T11:00:00Z", "2026-11-19T10:30:00Z", 9)]
+    with engine.begin() as db:  # version 1: neither school_days nor district_days exists yet
+        db.execute(tables.deliveries.insert(), history)
         assert not sa.inspect(db).has_table("school_days")
-    assert schema.migrate(engine) == schema.VERSION == 2
-    assert [(r["run_id"], r["district"], r["delivered"]) for r in rows(engine, schema.deliveries)] == [
-        ("before", "a", 8)]
+    assert schema.migrate(engine) == schema.VERSION == 3
+    assert [(r["run_id"], r["delivered"]) for r in rows(engine, tables.deliveries)] == [("r1", 8), ("r2", None),
+                                                                                        ("r3", 9)]
+    stands, = rows(engine, tables.district_days)
+    assert (stands["status"], stands["run_id"], stands["last_attendance_sync"]) == (
+        "failed at upload", "r3", "2026-11-19T10:30:00Z"), "the latest attempt, and the newest sync it saw"
+    assert (stands["delivered"], stands["delivered_run_id"], stands["delivered_sync"]) == (
+        8, "r1", "2026-11-19T09:30:00Z"), "what Safety Shield holds: the last upload's"
     with engine.begin() as db:
-        db.execute(schema.school_days.insert().values(district="a", school_id="sc1", attendance_date="2026-11-19",
+        db.execute(tables.school_days.insert().values(district="a", school_id="sc1", attendance_date="2026-11-19",
                                                       records=8))
-    assert schema.migrate(engine) == 2, "migrating again changes nothing"
-    assert len(rows(engine, schema.school_days)) == 1
+    assert schema.migrate(engine) == 3, "migrating again changes nothing"
+    assert len(rows(engine, tables.school_days)) == 1 and len(rows(engine, tables.district_days)) == 1
+
+
+def test_what_stands_follows_uploads_and_failures_but_not_dry_runs_or_skips(engine):
+    schema.migrate(engine)
+    now = datetime(2026, 11, 19, 12, tzinfo=UTC)
+
+    def run(run_id: str, status: str, delivered: int, minutes: int) -> None:
+        made = entry(run_id, ["a"])
+        made.deliveries[0].update(status=status, delivered=delivered,
+                                  last_attendance_sync=f"2026-11-19T1{minutes}:00:00Z")
+        write(engine, made, 30, now + timedelta(minutes=minutes))
+
+    run("r1", "uploaded", 8, 1)
+    run("r2", "dry run", 5, 2)
+    run("r3", "skipped: nothing new", 0, 3)
+    stands, = rows(engine, tables.district_days)
+    assert (stands["status"], stands["run_id"], stands["delivered"]) == ("uploaded", "r1", 8)
+    run("r4", "failed at upload", 9, 4)
+    run("r4", "uploaded", 9, 5)  # the failed district cleared and run again: the run's rows are replaced
+    stands, = rows(engine, tables.district_days)
+    assert (stands["status"], stands["run_id"], stands["delivered"], stands["delivered_sync"]) == (
+        "uploaded", "r4", 9, "2026-11-19T15:00:00Z")
+    assert Counter(r["status"] for r in rows(engine, tables.deliveries)) == {
+        "uploaded": 2, "dry run": 1, "skipped: nothing new": 1}
 
 
 def test_a_ledger_newer_than_the_code_is_refused(tmp_path):
     made = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
     schema.migrate(made)
     with made.begin() as db:
-        db.execute(schema.versions.update().values(version=schema.VERSION + 1))
+        db.execute(tables.versions.update().values(version=schema.VERSION + 1))
     with pytest.raises(RuntimeError, match="newer than this code"):
         schema.migrate(made)
 
@@ -110,5 +147,5 @@ def test_rejects_csv_columns_are_the_ledgers():
     """Every column of rejects.csv is kept; none of them holds a name or a student number."""
     from clever_attendance.pipeline.transform import REJECT_COLUMNS
 
-    assert set(REJECT_COLUMNS) <= set(schema.rejects.c.keys())
-    assert not {"Student_Number", "student_number", "name", "first_name"} & set(schema.rejects.c.keys())
+    assert set(REJECT_COLUMNS) <= set(tables.rejects.c.keys())
+    assert not {"Student_Number", "student_number", "name", "first_name"} & set(tables.rejects.c.keys())

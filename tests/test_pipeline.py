@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from clever_attendance.ledger import schema
+from clever_attendance.ledger import tables
 from clever_attendance.pipeline import config
 from clever_attendance.sandbox.process import set_faults
 from clever_attendance.sandbox.testing import districts_variant, load_dag
@@ -246,7 +246,7 @@ def test_a_run_records_each_district_and_date_with_the_counts_it_delivered(sandb
     dag_run = run("clever_attendance_daily", TICK)
     assert dag_run.state == "success"
     report = report_rows(dag_run)
-    recorded = {r["district"]: r for r in ledger_rows(schema.deliveries, schema.deliveries.c.run_id == dag_run.run_id)}
+    recorded = {r["district"]: r for r in ledger_rows(tables.deliveries, tables.deliveries.c.run_id == dag_run.run_id)}
     assert sorted(recorded) == ["shelbyville", "springfield"]
     for slug, entry in recorded.items():
         district = config.load().district(slug)
@@ -259,13 +259,17 @@ def test_a_run_records_each_district_and_date_with_the_counts_it_delivered(sandb
         assert json.loads(entry["rejected_by_reason"]) == row["rejected_by_reason"]
         assert entry["import_ids"] == ",".join(i.split()[0] for i in row["import"].split(", "))
         assert entry["completed_at"] and entry["last_attendance_sync"]
+        stands, = ledger_rows(tables.district_days, tables.district_days.c.district == slug)  # what the board reads
+        assert (stands["attendance_date"], stands["status"], stands["delivered"], stands["delivered_run_id"]) == (
+            str(THURSDAY), "uploaded", len(truth.rows), dag_run.run_id)
+        assert stands["delivered_sync"] == stands["last_attendance_sync"] == entry["last_attendance_sync"]
         # per school, what the delivered file held: records by SchoolID, the way Safety Shield counts them
-        schools = ledger_rows(schema.school_days, schema.school_days.c.district == slug)
+        schools = ledger_rows(tables.school_days, tables.school_days.c.district == slug)
         assert {s["school_number"]: s["records"] for s in schools} == dict(Counter(r[0] for r in truth.rows))
         absent = Counter(r[0] for r in truth.rows if r[8] == "Absent")
         assert {s["school_number"]: s["absent"] for s in schools} == {s["school_number"]: absent[s["school_number"]]
                                                                     for s in schools}
         assert all(s["students"] <= s["records"] for s in schools)
-        kept = ledger_rows(schema.rejects, schema.rejects.c.district == slug)
+        kept = ledger_rows(tables.rejects, tables.rejects.c.district == slug)
         assert len(kept) == row["rejected"]
         assert not {"Student_Number", "student_number", "name"} & set(kept[0] if kept else {}), "no student numbers"

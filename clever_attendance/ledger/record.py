@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from clever_attendance.ledger.schema import deliveries, rejects, school_days
+from clever_attendance.ledger.tables import COUNTS, deliveries, district_days, rejects, school_days
 from clever_attendance.pipeline.window import Window
 
-COUNTS = ("read", "delivered", "rejected", "superseded")
+SKIPPED = "skipped: nothing new"
+DELIVERED = ("uploaded", "no attendance")  # what Safety Shield holds of the date is then this run's
+ASIDE = (SKIPPED, "dry run")  # changes nothing of what stands: a dry run uploads nothing, a skip found nothing new
 
 
 @dataclass
@@ -27,9 +29,10 @@ class RunEntry:
     school_days: list[tuple[str, list[str], pd.DataFrame]] = field(default_factory=list)  # district, dates, rows
 
     def add(self, row: dict, window: str, pulled: dict, rejects_csv: str | None = None,
-            school_days_csv: str | None = None) -> None:
-        """A district of the run: its report row, window and tasks' XComs, and the staged files to keep."""
-        self.deliveries += district_dates(row, window, pulled)
+            school_days_csv: str | None = None, sync: str | None = None) -> None:
+        """A district of the run: its report row, window and tasks' XComs, the staged files to keep, and the
+        Clever sync the check read for a district it skipped."""
+        self.deliveries += district_dates(row, window, pulled, sync)
         if rejects_csv:
             found = pd.read_csv(rejects_csv, dtype=str, keep_default_na=False)
             self.rejects.append(found.drop(columns=[c for c in found if c not in rejects.c]).assign(
@@ -40,7 +43,7 @@ class RunEntry:
                                      "school_number": str, "attendance_date": str}, keep_default_na=False)))
 
 
-def district_dates(row: dict, window: str, pulled: dict) -> list[dict]:
+def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None) -> list[dict]:
     """One row per attendance date of the district's window: its status, counts, import and timings."""
     extract, transform, upload = (pulled.get(step) or {} for step in ("extract", "transform", "upload"))
     days = transform.get("counts", {}).get("days", {})
@@ -56,7 +59,8 @@ def district_dates(row: dict, window: str, pulled: dict) -> list[dict]:
             **{name: counts.get(name, 0) if transform else None for name in COUNTS},
             "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})) if transform else None,
             "import_ids": ",".join(u["uploadId"] for u in upload.get("uploads", [])) or None,
-            "completed_at": upload.get("completedAt"), "last_attendance_sync": extract.get("last_attendance_sync"),
+            "completed_at": upload.get("completedAt"),
+            "last_attendance_sync": extract.get("last_attendance_sync") or sync,
             **{f"latency_{name}": late.get(name) for name in ("p50", "p95", "max")},
             **{f"{step}_s": row.get(f"{step}_s") for step in ("extract", "transform", "upload")},
         })
@@ -64,16 +68,17 @@ def district_dates(row: dict, window: str, pulled: dict) -> list[dict]:
 
 
 def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime | None = None) -> None:
-    """Replace the run's rows; replace the school days its uploads delivered; drop rejects past retention."""
+    """Replace the run's rows; replace the school days its uploads delivered; settle where each date stands;
+    drop rejects (and the rows of skips) past retention."""
     now = now or datetime.now(UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     run = {"dag_id": entry.dag_id, "run_id": entry.run_id}
+    recorded = [{**run, "run_type": entry.run_type, "recorded_at": stamp, **row} for row in entry.deliveries]
     with engine.begin() as db:
         for table in (deliveries, rejects):
             db.execute(table.delete().where(table.c.dag_id == entry.dag_id, table.c.run_id == entry.run_id))
-        if entry.deliveries:
-            db.execute(deliveries.insert(), [{**run, "run_type": entry.run_type, "recorded_at": stamp, **row}
-                                             for row in entry.deliveries])
+        if recorded:
+            db.execute(deliveries.insert(), recorded)
         for frame in entry.rejects:
             if len(frame):
                 db.execute(rejects.insert(), frame.assign(**run, recorded_at=stamp).to_dict("records"))
@@ -83,5 +88,52 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
             if len(frame):
                 db.execute(school_days.insert(), frame.assign(district=district, **run, recorded_at=stamp)
                            .to_dict("records"))
+        settle(db, recorded)
         cutoff = (now - timedelta(days=retention_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         db.execute(rejects.delete().where(rejects.c.recorded_at < cutoff))
+        db.execute(deliveries.delete().where(deliveries.c.status == SKIPPED, deliveries.c.recorded_at < cutoff))
+
+
+def standing(old: dict | None, row: dict) -> dict | None:
+    """Where a district's date stands after a recorded row: None when the row changes nothing of it."""
+    if row["status"] == "dry run" or (row["status"] == SKIPPED and old):
+        return None  # a skip changes nothing but the newest sync, which is the delivered one
+    new = dict(old or {}, district=row["district"], attendance_date=row["attendance_date"])
+    seen = [s for s in ((old or {}).get("last_attendance_sync"), row.get("last_attendance_sync")) if s]
+    new["last_attendance_sync"] = max(seen) if seen else None
+    new.update(status=row["status"], dag_id=row["dag_id"], run_id=row["run_id"], recorded_at=row["recorded_at"])
+    if row["status"] in DELIVERED:
+        new.update({name: row.get(name) for name in (*COUNTS, "rejected_by_reason", "completed_at")},
+                   delivered_dag_id=row["dag_id"], delivered_run_id=row["run_id"],
+                   delivered_sync=row.get("last_attendance_sync"))
+    return new
+
+
+def settle(db: sa.Connection, recorded: list[dict]) -> None:
+    """Bring the recorded dates' rows of `district_days` up to date, in the order the rows were recorded."""
+    keys = sorted({(row["district"], row["attendance_date"]) for row in recorded})
+    if not keys:
+        return
+    key = sa.tuple_(district_days.c.district, district_days.c.attendance_date)
+    now: dict[tuple, dict] = {}
+    for n in range(0, len(keys), 500):  # bounded IN lists
+        found = db.execute(sa.select(district_days).where(key.in_(keys[n:n + 500])))
+        now.update({(r.district, r.attendance_date): dict(r._mapping) for r in found})
+    changed: dict[tuple, dict] = {}
+    for row in sorted(recorded, key=lambda r: r["recorded_at"]):
+        at = (row["district"], row["attendance_date"])
+        new = standing(now.get(at), row)
+        if new is not None:
+            now[at] = changed[at] = new
+    done = sorted(changed)
+    for n in range(0, len(done), 500):
+        db.execute(district_days.delete().where(key.in_(done[n:n + 500])))
+    if changed:
+        columns = district_days.c.keys()
+        db.execute(district_days.insert(), [{c: row.get(c) for c in columns} for row in changed.values()])
+
+
+def replay_district_days(db: sa.Connection) -> None:
+    """Where each date stands, made again from the whole history (a schema upgrade's fill)."""
+    history = [dict(r._mapping) for r in db.execute(sa.select(deliveries).order_by(deliveries.c.recorded_at))]
+    settle(db, history)

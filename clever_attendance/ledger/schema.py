@@ -1,45 +1,19 @@
-"""The ledger's tables and their versions: each step upgrades a database one version and keeps its data."""
+"""The ledger's schema versions: each step upgrades a database one version, in the migration's transaction,
+and keeps its data. A step never changes once released; a new version appends one (a step that alters a
+table some earlier step created from `tables` must give that earlier step its own copy of the old table)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 
-meta = sa.MetaData()
-
-# per run x district x attendance date: what happened and the counts (dates as YYYY-MM-DD, times as ISO UTC)
-deliveries = sa.Table(
-    "deliveries", meta,
-    *(sa.Column(name, sa.Text, primary_key=True) for name in ("dag_id", "run_id", "district", "attendance_date")),
-    sa.Column("run_type", sa.Text), sa.Column("window", sa.Text), sa.Column("status", sa.Text, nullable=False),
-    *(sa.Column(name, sa.Integer) for name in ("read", "delivered", "rejected", "superseded")),
-    sa.Column("rejected_by_reason", sa.Text),  # JSON
-    sa.Column("import_ids", sa.Text), sa.Column("completed_at", sa.Text), sa.Column("last_attendance_sync", sa.Text),
-    *(sa.Column(name, sa.Float) for name in ("latency_p50", "latency_p95", "latency_max", "extract_s",
-                                             "transform_s", "upload_s")),
-    sa.Column("recorded_at", sa.Text, nullable=False),
-)
-
-# the rejects themselves: Clever ids, never names or student numbers; kept rejects_retention_days
-rejects = sa.Table(
-    "rejects", meta,
-    *(sa.Column(name, sa.Text) for name in ("dag_id", "run_id", "district", "attendance_date", "reason", "detail",
-                                            "school_id", "student_id", "section_id", "last_modified",
-                                            "recorded_at")),
-)
-
-# per school x attendance date, as last delivered: a school's history, to compare a new day with
-school_days = sa.Table(
-    "school_days", meta,
-    *(sa.Column(name, sa.Text, primary_key=True) for name in ("district", "school_id", "attendance_date")),
-    sa.Column("school_number", sa.Text),
-    *(sa.Column(name, sa.Integer) for name in ("records", "absent", "tardy", "students")),
-    sa.Column("dag_id", sa.Text), sa.Column("run_id", sa.Text), sa.Column("recorded_at", sa.Text),
-)
-
-versions = sa.Table("ledger_version", meta, sa.Column("version", sa.Integer, nullable=False))
+from clever_attendance.ledger.record import replay_district_days
+from clever_attendance.ledger.tables import deliveries, district_days, rejects, school_days, versions
 
 
-def _create(*tables: sa.Table, indexes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()):
+def _create(*tables: sa.Table, indexes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+            ) -> Callable[[sa.Connection], None]:
     def step(db: sa.Connection) -> None:
         for table in tables:
             table.create(db)
@@ -48,13 +22,20 @@ def _create(*tables: sa.Table, indexes: tuple[tuple[str, str, tuple[str, ...]], 
     return step
 
 
-# version n is reached by STEPS[n - 1]; a step never changes once released: a new version appends one
-STEPS = [
+def _district_days(db: sa.Connection) -> None:
+    """3: the current state per district and date, made from the history already recorded."""
+    _create(district_days, indexes=(("district_days_by_date", "district_days", ("attendance_date",)),))(db)
+    replay_district_days(db)
+
+
+# version n is reached by STEPS[n - 1]
+STEPS: list[Callable[[sa.Connection], None]] = [
     _create(deliveries, rejects, indexes=(("deliveries_by_district", "deliveries", ("district", "attendance_date")),
                                           ("rejects_by_run", "rejects", ("dag_id", "run_id", "district")),
                                           ("rejects_by_date", "rejects", ("district", "attendance_date")),
                                           ("rejects_by_age", "rejects", ("recorded_at",)))),
     _create(school_days),  # 2: the per-school history
+    _district_days,
 ]
 VERSION = len(STEPS)
 

@@ -64,8 +64,8 @@ def chosen(context, settings: config.Settings) -> dict[str, Window]:
 
 
 def check(context) -> list[dict]:
-    """The districts to sync, as the district group's arguments; the others go to XCom `skipped` (slug: window
-    and reason)."""
+    """The districts to sync, as the district group's arguments; the others go to XCom `skipped` (slug: window,
+    reason and the Clever sync read)."""
     settings = config.load()
     params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
     windows = chosen(context, settings)
@@ -78,7 +78,7 @@ def check(context) -> list[dict]:
             if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
                 log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
             elif sync == known[slug]:
-                skipped[slug] = {"reason": "nothing new", "window": str(windows[slug])}
+                skipped[slug] = {"reason": "nothing new", "window": str(windows[slug]), "sync": sync}
                 staging.mark_checked(staging.receipt_path(dag_id, slug, str(windows[slug])), run_id)
     context["ti"].xcom_push(key="skipped", value=skipped)
     staging.write_plan(dag_id, run_id, list(windows))

@@ -89,7 +89,7 @@ def report(context, targets: list[dict]) -> list[dict]:
     rows = []
     for slug, why in skipped.items():
         rows.append(district_row(slug, {step: None for step in pulled}, why["reason"]))
-        entry.add(rows[-1], why["window"], {})
+        entry.add(rows[-1], why["window"], {}, sync=why.get("sync"))
     for n, target in enumerate(targets):
         slug = target["slug"]
         district = settings.district(slug)

@@ -1,0 +1,52 @@
+"""The ledger's tables as the code knows them (the newest schema version); dates as YYYY-MM-DD, times ISO UTC."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+meta = sa.MetaData()
+COUNTS = ("read", "delivered", "rejected", "superseded")
+
+
+def _text(*names: str, primary_key: bool = False) -> list[sa.Column]:
+    return [sa.Column(name, sa.Text, primary_key=primary_key) for name in names]
+
+
+# per run x district x attendance date: what happened and the counts
+deliveries = sa.Table(
+    "deliveries", meta,
+    *_text("dag_id", "run_id", "district", "attendance_date", primary_key=True),
+    *_text("run_type", "window"), sa.Column("status", sa.Text, nullable=False),
+    *(sa.Column(name, sa.Integer) for name in COUNTS),
+    *_text("rejected_by_reason", "import_ids", "completed_at", "last_attendance_sync"),  # the reasons as JSON
+    *(sa.Column(name, sa.Float) for name in ("latency_p50", "latency_p95", "latency_max", "extract_s",
+                                             "transform_s", "upload_s")),
+    sa.Column("recorded_at", sa.Text, nullable=False),
+)
+
+# the rejects themselves: Clever ids, never names or student numbers; kept rejects_retention_days
+rejects = sa.Table(
+    "rejects", meta,
+    *_text("dag_id", "run_id", "district", "attendance_date", "reason", "detail", "school_id", "student_id",
+           "section_id", "last_modified", "recorded_at"),
+)
+
+# per school x attendance date, as last uploaded: a school's history, to compare a new day with
+school_days = sa.Table(
+    "school_days", meta,
+    *_text("district", "school_id", "attendance_date", primary_key=True), *_text("school_number"),
+    *(sa.Column(name, sa.Integer) for name in ("records", "absent", "tardy", "students")),
+    *_text("dag_id", "run_id", "recorded_at"),
+)
+
+# per district x attendance date, as it stands (the board reads this, never the whole history): the latest
+# status and its run; what the latest upload of the date delivered, and from which run and Clever sync
+district_days = sa.Table(
+    "district_days", meta,
+    *_text("district", "attendance_date", primary_key=True),
+    sa.Column("status", sa.Text, nullable=False), *_text("dag_id", "run_id", "recorded_at", "last_attendance_sync"),
+    *(sa.Column(name, sa.Integer) for name in COUNTS),
+    *_text("rejected_by_reason", "completed_at", "delivered_dag_id", "delivered_run_id", "delivered_sync"),
+)
+
+versions = sa.Table("ledger_version", meta, sa.Column("version", sa.Integer, nullable=False))
