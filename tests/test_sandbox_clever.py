@@ -236,3 +236,33 @@ def test_fault_token_rotation(sandbox):
     new = token(sandbox, "tiny")
     assert new != old
     assert requests.get(url, headers={"Authorization": f"Bearer {new}"}, timeout=10).status_code == 200
+
+
+def test_fault_broken_feeds_serve_a_school_all_absent_missing_or_partial(sandbox, districts):
+    """A district's SFTP feed broken for one school and date: Clever serves what it got, as the truth holds it."""
+    from dataclasses import replace
+
+    from clever_attendance.sandbox.faults import FeedBreak
+
+    district = districts["springfield"]
+    first, second, third = district.school_ids()
+    day = "2026-11-18"
+    breaks = [FeedBreak(district=district.id, school=first, date=day, kind="all_absent"),
+              FeedBreak(district=district.id, school=second, date=day, kind="missing"),
+              FeedBreak(district=district.id, school=third, date=day, kind="partial", share=0.25)]
+    set_faults(sandbox, "clever", feed_breaks=[b.model_dump(mode="json") for b in breaks])
+    broken = replace(district, breaks=tuple(breaks))
+
+    def served(school: str, on: str = day) -> list[dict]:
+        return follow(sandbox, "springfield", f"/v3.1/attendance/schools/{school}", date_range_start=on,
+                      date_range_end=on, limit=1000)[0]
+
+    whole = {school: district.attendance(school, WEEK[0].replace(day=18), NOW) for school in (first, third)}
+    absent = served(first)
+    assert len(absent) == len(whole[first]) and {r["attendance_status"] for r in absent} == {"absent"}
+    assert served(second) == []
+    assert len(served(third)) == round(len(whole[third]) * 0.25) and served(third) == whole[third][:len(served(third))]
+    for school in (first, second, third):
+        assert served(school) == broken.attendance(school, WEEK[0].replace(day=18), NOW), "the truth's records"
+        assert served(school, "2026-11-17") == district.attendance(school, WEEK[0].replace(day=17), NOW), \
+            "other dates are whole"

@@ -36,7 +36,8 @@ class CleverState:
         self.clocks: dict[str, datetime] = {}  # districts whose clock was moved on alone
         self.client_id = client_id or "sandbox-" + secrets.token_hex(4)
         self.client_secret = client_secret or secrets.token_urlsafe(18)
-        self.faults = faults or CleverFaults()
+        self.faults = CleverFaults()
+        self.set_faults(faults or self.faults)
         self.dice = Dice()
         self.stats: Counter = Counter()
         self._token_key = secrets.token_bytes(16)
@@ -45,6 +46,12 @@ class CleverState:
         self._windows: dict[str, tuple[float, int]] = {}
         self._bursts = 0
         self._lock = threading.Lock()
+
+    def set_faults(self, faults: CleverFaults) -> None:
+        """Faults from now on; the feed breaks go to their districts' data."""
+        self.faults = faults
+        for district in self.districts.values():
+            district.breaks = tuple(b for b in faults.feed_breaks if b.district == district.id)
 
     def now_of(self, district: District) -> datetime:
         """The district's clock: the server's, unless the district's alone was moved."""
@@ -322,12 +329,12 @@ def create_app(state: CleverState) -> FastAPI:
 
     @app.get("/admin/faults")
     def get_faults() -> dict:
-        return state.faults.model_dump()
+        return state.faults.model_dump(mode="json")
 
     @app.put("/admin/faults")
     def put_faults(faults: CleverFaults) -> dict:
-        state.faults = faults
-        return faults.model_dump()
+        state.set_faults(faults)
+        return faults.model_dump(mode="json")
 
     @app.post("/admin/rotate-tokens")
     def rotate(district: str | None = None) -> dict:

@@ -6,8 +6,29 @@ import asyncio
 import itertools
 import random
 import threading
+from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+
+class FeedBreak(BaseModel):
+    """A district's SFTP feed broken for one school and date, as Clever then serves it (and the ground truth
+    then holds): every student absent, the school missing, or only a share of its records."""
+
+    district: str = Field(description="Clever district id")
+    school: str = Field(description="Clever school id")
+    date: date
+    kind: Literal["all_absent", "missing", "partial"]
+    share: float = Field(0.3, ge=0, le=1, description="partial: the share of the school's records kept")
+
+    def apply(self, records: list[dict]) -> list[dict]:
+        if self.kind == "missing":
+            return []
+        if self.kind == "partial":
+            return records[:round(len(records) * self.share)]
+        return [{**{k: v for k, v in r.items() if k != "excuse_code"}, "attendance_status": "absent"}
+                for r in records]
 
 
 class CleverFaults(BaseModel):
@@ -26,6 +47,7 @@ class CleverFaults(BaseModel):
     roster_max_limit: int = Field(10_000, ge=1, description="roster lists answer 413 above this limit")
     rate_limit: int = Field(1200, ge=1, description="requests per window per token")
     rate_window: float = Field(60.0, gt=0, description="seconds of the fixed rate-limit window")
+    feed_breaks: list[FeedBreak] = Field(default_factory=list, description="broken feeds: data, not transport")
 
 
 class UploadFaults(BaseModel):

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
+from clever_attendance.sandbox.faults import FeedBreak
+
 RETENTION_DAYS = 183  # Clever keeps attendance six months after its date
 NO_ID = "0" * 24
 PERIODS = 7
@@ -91,6 +93,7 @@ class District:
 
     spec: DistrictSpec
     seed: int = 42
+    breaks: tuple[FeedBreak, ...] = ()  # its feed broken for some school days (served and in the truth alike)
     _rosters: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -213,7 +216,11 @@ class District:
         """The records Clever holds for one school and day at `now`, in Clever's key order."""
         if now.date() - day > timedelta(days=RETENTION_DAYS):
             return []
-        return _visible_records(self, school, day, now)
+        records = _visible_records(self, school, day, now)
+        for broken in self.breaks:
+            if (broken.school, broken.date) == (school, day):
+                records = broken.apply(records)
+        return records
 
     def school_ids(self) -> list[str]:
         return [s["id"] for s in self.schools]

@@ -1,0 +1,128 @@
+"""What the Attendance board asks the ledger: where each district stands, its recent dates, a run's outcome."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from clever_attendance.ledger.tables import deliveries, district_days, rejects
+from clever_attendance.pipeline.config import Settings
+
+SCHOOL_DAYS = 30  # the board's grid and sparklines: the last this many school days
+LOOK_BACK = 120  # calendar days searched for them (a winter break and weekends fit)
+REJECT_COLUMNS = ("attendance_date", "reason", "detail", "school_id", "student_id", "section_id", "last_modified")
+
+
+@dataclass
+class DistrictLine:
+    """One district's row on the board."""
+
+    slug: str
+    name: str
+    last_delivered: str | None  # the newest attendance date with rows in Safety Shield
+    last_sync: str | None  # the newest Clever last_attendance_sync a run saw
+    freshness_min: float | None  # minutes since a Clever sync not yet in Safety Shield; 0 caught up; None unknown
+    today: dict | None  # the district's today (its time zone) as it stands
+    shares: list[float | None]  # reject share per school day of the grid, oldest first
+    last_run: tuple[str, str] | None  # (dag_id, run_id) of the latest recorded attempt
+
+
+def _minutes(later: datetime, earlier: str) -> float:
+    return max(0.0, (later - datetime.fromisoformat(earlier.replace("Z", "+00:00"))).total_seconds() / 60)
+
+
+def share(row: dict) -> float | None:
+    """Rejected records over those read, of a date as it stands."""
+    return row["rejected"] / row["read"] if row.get("read") else None
+
+
+def school_days(db: sa.Connection, today: date, count: int = SCHOOL_DAYS) -> list[str]:
+    """The last `count` dates, up to today, on which some district had attendance or a problem, oldest first."""
+    found = db.execute(
+        sa.select(district_days.c.attendance_date).distinct()
+        .where(district_days.c.attendance_date > str(today - timedelta(days=LOOK_BACK)),
+               district_days.c.attendance_date <= str(today), district_days.c.status != "no attendance")
+        .order_by(district_days.c.attendance_date.desc()).limit(count))
+    return sorted(r[0] for r in found)
+
+
+def grid(db: sa.Connection, dates: list[str]) -> dict[tuple[str, str], dict]:
+    """Where each district's date stands, for the given dates: (slug, date) → row."""
+    if not dates:
+        return {}
+    found = db.execute(sa.select(district_days).where(district_days.c.attendance_date.in_(dates)))
+    return {(r.district, r.attendance_date): dict(r._mapping) for r in found}
+
+
+def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[str],
+             cells: dict[tuple[str, str], dict]) -> list[DistrictLine]:
+    """Every district of the districts file, with what the ledger knows of it."""
+    c = district_days.c
+    last_delivered = dict(db.execute(sa.select(c.district, sa.func.max(c.attendance_date))
+                                     .where(c.delivered > 0).group_by(c.district)).all())
+    syncs = {r.district: (r.seen, r.delivered) for r in db.execute(
+        sa.select(c.district, sa.func.max(c.last_attendance_sync).label("seen"),
+                  sa.func.max(c.delivered_sync).label("delivered")).group_by(c.district))}
+    latest = sa.select(c.district, sa.func.max(c.recorded_at).label("at")).group_by(c.district).subquery()
+    last_runs = {r.district: (r.dag_id, r.run_id) for r in db.execute(
+        sa.select(c.district, c.dag_id, c.run_id).join(latest, sa.and_(c.district == latest.c.district,
+                                                                         c.recorded_at == latest.c.at)))}
+    todays = {d.slug: str(now.astimezone(ZoneInfo(d.timezone)).date()) for d in settings.districts}
+    cells = {**grid(db, sorted(set(todays.values()) - set(dates))), **cells}
+    lines = []
+    for district in settings.districts:
+        slug = district.slug
+        seen, delivered = syncs.get(slug, (None, None))
+        lines.append(DistrictLine(
+            slug=slug, name=district.name, last_delivered=last_delivered.get(slug), last_sync=seen,
+            freshness_min=None if seen is None else 0.0 if delivered and delivered >= seen else _minutes(now, seen),
+            today=cells.get((slug, todays[slug])),
+            shares=[share(cells[(slug, d)]) if (slug, d) in cells else None for d in dates],
+            last_run=last_runs.get(slug)))
+    return lines
+
+
+def _one(db: sa.Connection, slug: str, day: str) -> dict | None:
+    found = db.execute(sa.select(district_days).where(district_days.c.district == slug,
+                                                      district_days.c.attendance_date == day)).first()
+    return dict(found._mapping) if found else None
+
+
+def district_dates(db: sa.Connection, slug: str, since: date) -> list[dict]:
+    """A district's dates from `since` on, newest first, each as it stands with its rejects by reason."""
+    found = db.execute(sa.select(district_days).where(district_days.c.district == slug,
+                                                      district_days.c.attendance_date >= str(since))
+                       .order_by(district_days.c.attendance_date.desc()))
+    return [{**r._mapping, "rejected_by_reason": json.loads(r.rejected_by_reason or "{}")} for r in found]
+
+
+def rejects_csv(db: sa.Connection, slug: str, day: str) -> str | None:
+    """The rejects of a district's date, from the upload that stands (Clever ids only), as CSV; None when the
+    ledger no longer holds them (past rejects_retention_days) or the date was never delivered."""
+    stands = _one(db, slug, day)
+    if not stands or not stands.get("delivered_run_id"):
+        return None
+    r = rejects.c
+    found = db.execute(sa.select(*(r[name] for name in REJECT_COLUMNS)).where(
+        r.district == slug, r.attendance_date == day, r.dag_id == stands["delivered_dag_id"],
+        r.run_id == stands["delivered_run_id"]).order_by(r.reason, r.school_id, r.student_id, r.last_modified)).all()
+    if not found and stands.get("rejected"):
+        return None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REJECT_COLUMNS)
+    writer.writerows(found)
+    return out.getvalue()
+
+
+def run_outcome(db: sa.Connection, dag_id: str, run_id: str) -> list[dict]:
+    """A run's districts and dates as it recorded them, by district then date."""
+    found = db.execute(sa.select(deliveries).where(deliveries.c.dag_id == dag_id, deliveries.c.run_id == run_id)
+                       .order_by(deliveries.c.district, deliveries.c.attendance_date))
+    return [{**r._mapping, "rejected_by_reason": json.loads(r.rejected_by_reason or "{}")} for r in found]
