@@ -68,6 +68,11 @@ def test_the_file_comes_from_the_environment(tmp_path, monkeypatch):
     (("    schools: [abc]", "    watch: sometimes"), "district 'alpha': field 'watch': must be true or false"),
     (("  lookback_days: 2", "  watch_interval_seconds: -1"),
      "defaults: field 'watch_interval_seconds': must be between 0 and 3600"),
+    (("    schools: [abc]", "    guard: {absent_pints: 0.3}"),
+     "district 'alpha': field 'guard': 'absent_pints' is not a threshold of the guard"),
+    (("    schools: [abc]", "    guard: {hold_timeout_hours: 0}"),
+     "district 'alpha': field 'guard': field 'hold_timeout_hours': must be between 0.01 and 168"),
+    (("  lookback_days: 2", "  guard: strict"), "defaults: field 'guard': must be a mapping"),
 ])
 def test_mistakes_name_the_district_and_the_field(change, message):
     old, new = change
@@ -88,3 +93,11 @@ def test_the_watcher_watches_every_district_unless_told_not_to():
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(config.ConfigError, match="nope.yaml: cannot read"):
         config.load(tmp_path / "nope.yaml")
+
+
+def test_a_district_changes_one_threshold_of_the_guard_and_inherits_the_others():
+    settings = config.parse(GOOD.replace("  lookback_days: 2", "  lookback_days: 2\n  guard: {absent_points: 0.3}")
+                            .replace("    schools: [abc]", "    guard: {min_students: 3, enabled: false}"))
+    alpha, zeta = settings.districts
+    assert (alpha.guard.enabled, alpha.guard.min_students, alpha.guard.absent_points) == (False, 3, 0.3)
+    assert zeta.guard == config.Guard(absent_points=0.3)

@@ -41,6 +41,20 @@ class CodeRule:
 
 
 @dataclass(frozen=True)
+class Guard:
+    """The data guard's thresholds: when a school's day is suspicious next to its own recent school days."""
+
+    enabled: bool = True
+    baseline_days: int = 10  # a school's usual: the median of its last this many school days with data
+    min_baseline_days: int = 5  # a school with fewer passes, marked `no baseline`
+    min_students: int = 10  # a school that usually sees fewer students passes, marked `small school`
+    min_students_share: float = 0.5  # records collapsed: fewer students seen than this share of the usual
+    absent_factor: float = 3.0  # absent share jumped: above this many times the usual share ...
+    absent_points: float = 0.20  # ... and above the usual plus this (or every student absent)
+    hold_timeout_hours: float = 4.0  # no decision by then: the district fails, with a notice
+
+
+@dataclass(frozen=True)
 class District:
     slug: str
     name: str
@@ -57,6 +71,7 @@ class District:
     code_map: tuple[CodeRule, ...] = ()  # the district's own rules, then the defaults'
     alert_emails: tuple[str, ...] = ()
     watch: bool = True  # the triggerer watches its last_attendance_sync (when watch_interval_seconds > 0)
+    guard: Guard = Guard()
 
     def alert_identity(self) -> dict[str, str]:
         """How alerts name the district."""
@@ -102,7 +117,7 @@ class Settings:
 
 DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
                  "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",
-                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch"}
+                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch", "guard"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
                 "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
                 "deadline_alerts", "watch_interval_seconds", "rejects_retention_days"}
@@ -171,6 +186,25 @@ class _Checker:
             raise self.fail(name, "must be a list of e-mail addresses")
         return tuple(value)
 
+    def guard(self) -> Guard:
+        value = self.values.get("guard") or {}
+        if not isinstance(value, dict):
+            raise self.fail("guard", "must be a mapping of the guard's thresholds")
+        unknown = set(value) - set(Guard.__dataclass_fields__)
+        if unknown:
+            raise self.fail("guard", f"{sorted(unknown)[0]!r} is not a threshold of the guard")
+        check = _Checker(self.source, f"{self.where}: field 'guard'", value)
+        return Guard(
+            enabled=check.flag("enabled", Guard.enabled),
+            baseline_days=check.number("baseline_days", Guard.baseline_days, 1, 100, whole=True),
+            min_baseline_days=check.number("min_baseline_days", Guard.min_baseline_days, 1, 100, whole=True),
+            min_students=check.number("min_students", Guard.min_students, 0, 100_000, whole=True),
+            min_students_share=float(check.number("min_students_share", Guard.min_students_share, 0, 1)),
+            absent_factor=float(check.number("absent_factor", Guard.absent_factor, 1, 100)),
+            absent_points=float(check.number("absent_points", Guard.absent_points, 0, 1)),
+            hold_timeout_hours=float(check.number("hold_timeout_hours", Guard.hold_timeout_hours, 0.01, 168)),
+        )
+
     def code_map(self, default: list) -> tuple[CodeRule, ...]:
         rules = self.values.get("code_map", default)
         if not isinstance(rules, list):
@@ -205,7 +239,14 @@ def _inherited(check: _Checker) -> dict[str, Any]:
         "latency_sla_minutes": float(check.number("latency_sla_minutes", 30, 1, 24 * 60)),
         "alert_emails": check.emails("alert_emails"),
         "watch": check.flag("watch", True),
+        "guard": check.guard(),
     }
+
+
+def _guard(defaults: dict[str, Any], raw: dict[str, Any]) -> Any:
+    """The guard's thresholds one by one: a district may change one and inherit the others."""
+    mine = raw.get("guard")
+    return {**(defaults.get("guard") or {}), **mine} if isinstance(mine, dict) else mine or defaults.get("guard")
 
 
 def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_rules: tuple[CodeRule, ...]
@@ -222,7 +263,7 @@ def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_r
         clever_district_id=check.text("clever_district_id", re.compile(r"^[0-9a-f]{24}$")),
         safety_shield_district_id=check.text("safety_shield_district_id"),
         code_map=check.code_map([]) + default_rules,
-        **_inherited(_Checker(source, where, {**defaults, **raw})),
+        **_inherited(_Checker(source, where, {**defaults, **raw, "guard": _guard(defaults, raw)})),
     )
 
 
