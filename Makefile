@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install test test-fast lint demo up cluster sandbox bench bench-scale clean
+.PHONY: install browser test test-fast lint demo up cluster sandbox bench bench-scale clean
 
 install: $(STAMP)
 
@@ -16,10 +16,17 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Debian's chromium and its chromedriver, for the board's browser test; installed only where either is missing
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: lint
+test: lint browser
 	$(PY) -m pytest
 
 # pure functions, the retry policy, the rate limiter, windows, latency, config errors: no servers

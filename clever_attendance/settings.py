@@ -25,3 +25,4 @@ SAFETY_SHIELD_CONN_TYPE, SAFETY_SHIELD_CONN_ID = "safety_shield", "safety_shield
 CHECK_CONCURRENCY = 16  # districts whose last_attendance_sync is read at once, per Clever connection
 LEDGER_CONN_ID = "attendance_ledger"  # the attendance ledger's database (hooks.ledger.LedgerHook)
 LEDGER_FILE = "attendance_ledger.db"  # in AIRFLOW_HOME, when that connection is not defined: one machine
+BOARD_PREFIX = "/attendance-board"  # where the API server serves the Attendance board (plugins/attendance_board.py)

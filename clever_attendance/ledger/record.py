@@ -73,7 +73,8 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
     now = now or datetime.now(UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     run = {"dag_id": entry.dag_id, "run_id": entry.run_id}
-    recorded = [{**run, "run_type": entry.run_type, "recorded_at": stamp, **row} for row in entry.deliveries]
+    recorded = [{c: given.get(c) for c in deliveries.c.keys()} for given in
+                ({**run, "run_type": entry.run_type, "recorded_at": stamp, **row} for row in entry.deliveries)]
     with engine.begin() as db:
         for table in (deliveries, rejects):
             db.execute(table.delete().where(table.c.dag_id == entry.dag_id, table.c.run_id == entry.run_id))

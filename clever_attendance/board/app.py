@@ -1,0 +1,102 @@
+"""The Attendance board's FastAPI app: its pages and the rejects download, each behind Airflow's own login.
+
+Airflow does not guard a plugin's app: every route here asks for a logged-in user (401 without one) who may
+read the attendance DAGs (403 otherwise), through the API server's own auth manager.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+
+from clever_attendance.board import pages
+from clever_attendance.hooks.ledger import LedgerHook
+from clever_attendance.ledger import read
+from clever_attendance.pipeline import config
+from clever_attendance.settings import BOARD_PREFIX, DAILY, EVENTS, POLL
+
+DAG_IDS = (POLL, DAILY, EVENTS)
+DRILL_DAYS = 45  # a district's page: its dates of the last this many days
+
+
+def reader(user: GetUserDep):
+    """A logged-in user who may read at least one of the attendance DAGs."""
+    manager = get_auth_manager()
+    if not any(manager.is_authorized_dag(method="GET", details=DagDetails(id=dag_id), user=user) for dag_id in DAG_IDS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: the board needs read access to the attendance DAGs")
+    return user
+
+
+@lru_cache(maxsize=4)
+def _settings(path: str, mtime_ns: int) -> config.Settings:
+    return config.load(path)
+
+
+def settings() -> config.Settings:
+    """The districts file, read again when it changes."""
+    path = Path(os.environ.get("ATTENDANCE_DISTRICTS_FILE") or config.DEFAULT_FILE)
+    return _settings(str(path), path.stat().st_mtime_ns if path.exists() else 0)
+
+
+def links(request: Request) -> pages.Links:
+    """The board's own pages and Airflow's, under whatever path the API server is served."""
+    board = request.scope.get("root_path", BOARD_PREFIX).rstrip("/")
+    return pages.Links(board=board, airflow=board[: -len(BOARD_PREFIX)] if board.endswith(BOARD_PREFIX) else "")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Clever attendance board", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(reader)])
+    def board(request: Request) -> str:
+        now, known = datetime.now(UTC), settings()
+        today = now.astimezone(pages.zone(known.timezone)).date()
+        with LedgerHook().get_conn().connect() as db:
+            dates = read.school_days(db, today)
+            cells = read.grid(db, dates)
+            lines = read.overview(db, known, now, dates, cells)
+        return pages.board(links(request), known, now, lines, dates, cells)
+
+    @app.get("/districts/{slug}", response_class=HTMLResponse, dependencies=[Depends(reader)])
+    def district(request: Request, slug: str) -> str:
+        found = _district(slug)
+        with LedgerHook().get_conn().connect() as db:
+            rows = read.district_dates(db, slug, date.today() - timedelta(days=DRILL_DAYS))
+        return pages.district(links(request), found, rows, datetime.now(UTC))
+
+    @app.get("/districts/{slug}/rejects/{day}.csv", dependencies=[Depends(reader)])
+    def rejects(slug: str, day: date) -> Response:
+        _district(slug)
+        with LedgerHook().get_conn().connect() as db:
+            text = read.rejects_csv(db, slug, str(day))
+        if text is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"the ledger holds no rejects of {slug} on {day}: none "
+                                                           "were delivered, or they are past rejects_retention_days")
+        return Response(text, media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="rejects_{slug}_{day}.csv"'})
+
+    @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse,
+             dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))])
+    def run(request: Request, dag_id: str, run_id: str) -> str:
+        if dag_id not in DAG_IDS:  # Airflow 3.3 shows a plugin's tab on every DAG's runs
+            return pages.not_ours(dag_id)
+        with LedgerHook().get_conn().connect() as db:
+            rows = read.run_outcome(db, dag_id, run_id)
+        return pages.run(links(request), settings(), dag_id, run_id, rows)
+
+    return app
+
+
+def _district(slug: str) -> config.District:
+    try:
+        return settings().district(slug)
+    except config.ConfigError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {slug!r} in the districts file") from None

@@ -1,0 +1,127 @@
+"""The board's HTML, rendered on the server from the ledger (Jinja templates beside this module)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from clever_attendance.ledger.read import DistrictLine, share
+from clever_attendance.pipeline.config import District, Settings
+
+SPARK_WIDTH, SPARK_HEIGHT = 120, 22
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the board's pages and Airflow's own live, as seen from the browser."""
+
+    board: str  # the board's root path, e.g. /attendance-board
+    airflow: str  # the UI's root path ("" at the server's root)
+
+    def district(self, slug: str) -> str:
+        return f"{self.board}/districts/{quote(slug)}"
+
+    def rejects(self, slug: str, day: str) -> str:
+        return f"{self.board}/districts/{quote(slug)}/rejects/{day}.csv"
+
+    def airflow_run(self, dag_id: str, run_id: str) -> str:
+        return f"{self.airflow}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def tone(status: str | None) -> str:
+    """The colour class of a status."""
+    if not status:
+        return "none"
+    for start, name in (("uploaded", "ok"), ("no attendance", "quiet"), ("skipped", "ok"), ("held", "held"),
+                        ("failed", "failed"), ("dry run", "dry")):
+        if status.startswith(start):
+            return name
+    return "none"
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def local(stamp: str | None, timezone: str) -> str:
+    """An ISO UTC time as the district's wall clock, e.g. 11-20 16:45."""
+    if not stamp:
+        return ""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(zone(timezone)).strftime("%m-%d %H:%M")
+
+
+def sparkline(shares: list[float | None]) -> str:
+    """An SVG path of reject shares, oldest left; a gap where a date has none."""
+    top = max([0.02, *(s for s in shares if s is not None)])
+    step = SPARK_WIDTH / max(1, len(shares) - 1)
+    parts, pen_up = [], True
+    for n, value in enumerate(shares):
+        if value is None:
+            pen_up = True
+            continue
+        y = SPARK_HEIGHT - 2 - value / top * (SPARK_HEIGHT - 4)
+        parts.append(f"{'M' if pen_up else 'L'}{n * step:.1f} {y:.1f}")
+        pen_up = False
+    return " ".join(parts)
+
+
+def cell_title(slug: str, day: str, row: dict | None) -> str:
+    if not row:
+        return f"{slug} {day}: not synced"
+    counts = "" if row.get("delivered") is None else (
+        f" · {row['delivered']} rows delivered · {row['rejected']} rejected ({percent(share(row))})")
+    return f"{slug} {day}: {row['status']}{counts}"
+
+
+def freshness(line: DistrictLine) -> str:
+    if line.freshness_min is None:
+        return "—"
+    return "caught up" if line.freshness_min == 0 else f"{line.freshness_min:,.0f} min"
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("clever_attendance.board", "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.globals.update(tone=tone, percent=percent, local=local, sparkline=sparkline, cell_title=cell_title,
+                       freshness=freshness, spark=(SPARK_WIDTH, SPARK_HEIGHT))
+    return env
+
+
+def _render(name: str, **values) -> str:
+    return _templates().get_template(name).render(**values)
+
+
+def board(links: Links, settings: Settings, now: datetime, lines: list[DistrictLine], dates: list[str],
+          cells: dict[tuple[str, str], dict]) -> str:
+    """The page: one row per district, then the grid of recent school days."""
+    zones = {d.slug: d.timezone for d in settings.districts}
+    return _render("board.html", links=links, lines=lines, dates=dates, cells=cells, zones=zones,
+                   as_of=now.astimezone(zone(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def district(links: Links, found: District, rows: list[dict], now: datetime) -> str:
+    """A district's dates: status, counts, rejects by reason, and each date's rejects to download."""
+    return _render("district.html", links=links, district=found, rows=rows,
+                   as_of=now.astimezone(zone(found.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def run(links: Links, settings: Settings, dag_id: str, run_id: str, rows: list[dict]) -> str:
+    """A run's tab: the attendance dates it synced and each district's outcome."""
+    dates = sorted({r["attendance_date"] for r in rows})
+    zones = {d.slug: d.timezone for d in settings.districts}
+    return _render("run.html", links=links, dag_id=dag_id, run_id=run_id, rows=rows, dates=dates, zones=zones)
+
+
+def not_ours(dag_id: str) -> str:
+    return _render("not_ours.html", dag_id=dag_id)

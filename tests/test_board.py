@@ -1,0 +1,230 @@
+"""The Attendance board served by Airflow's own API server app (in process): who may see it, and that its pages
+say what the ledger holds. A real browser on a real run: test_scheduler."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from clever_attendance.ledger.record import RunEntry, write
+from clever_attendance.settings import BOARD_PREFIX
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+class Tables(HTMLParser):
+    """Each table's rows: (the row's data-* attributes, its cells' text), by the table's id."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tables: dict[str, list[tuple[dict, list[str]]]] = {}
+        self._table = self._row = self._cell = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self._table = self.tables.setdefault(attrs.get("id", ""), [])
+        elif tag == "tr" and self._table is not None:
+            self._row = ({k[5:]: v for k, v in attrs.items() if k.startswith("data-")}, [])
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = [attrs.get("title") or ""] if tag == "td" and "title" in attrs else []
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row[1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if self._row[0]:
+                self._table.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+
+def rows(html: str, table: str) -> dict[str, list[str]]:
+    return {" ".join(attrs.values()): cells for attrs, cells in Tables(html).tables[table]}
+
+
+def delivered(run_id: str, slug: str, day: str, status: str, read: int, delivered: int, reasons: dict,
+              sync: str) -> dict:
+    rejected = sum(reasons.values())
+    return {"district": slug, "attendance_date": day, "window": f"{day}_{day}", "status": status, "read": read,
+            "delivered": delivered, "rejected": rejected, "superseded": read - delivered - rejected,
+            "rejected_by_reason": json.dumps(reasons), "import_ids": f"upl_{run_id}", "last_attendance_sync": sync,
+            "completed_at": sync.replace(":30:", ":41:"), "latency_p95": 660.0}
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory):
+    """A ledger of two school days: springfield uploaded both (with rejects), shelbyville failed today."""
+    import pandas as pd
+
+    from clever_attendance.hooks.ledger import engine
+
+    path = tmp_path_factory.mktemp("board") / "ledger.db"
+    made = engine(__import__("sqlalchemy").make_url(f"sqlite:///{path}"))
+    today = NOW.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).date()
+    days = [str(today - timedelta(days=n)) for n in (1, 0)]
+    sync = NOW.strftime("%Y-%m-%dT%H:30:00Z")
+    yesterday = RunEntry("clever_attendance_daily", "scheduled__yesterday", "scheduled")
+    yesterday.deliveries += [
+        delivered("scheduled__yesterday", "springfield", days[0], "uploaded", 300, 297, {"unknown_student": 3}, sync),
+        delivered("scheduled__yesterday", "shelbyville", days[0], "uploaded", 1120, 1100, {"missing_section": 20},
+                  sync)]
+    yesterday.rejects.append(pd.DataFrame({"district": "springfield", "attendance_date": days[0],
+                                           "reason": "unknown_student", "detail": "", "school_id": "sc1",
+                                           "student_id": ["s1", "s2", "s3"], "section_id": "",
+                                           "last_modified": "2026-11-19T10:00:00Z"}))
+    write(made, yesterday, 30, NOW - timedelta(hours=20))
+    today_run = RunEntry("clever_attendance", "manual__today", "manual")
+    today_run.deliveries += [
+        delivered("manual__today", "springfield", days[1], "uploaded", 301, 299, {"unknown_student": 1,
+                                                                                  "no_student_number": 1}, sync),
+        {"district": "shelbyville", "attendance_date": days[1], "window": f"{days[1]}_{days[1]}",
+         "status": "failed at extract", "last_attendance_sync": sync}]
+    write(made, today_run, 30, NOW - timedelta(minutes=5))
+    return path, days
+
+
+@pytest.fixture(scope="module")
+def client(airflow_db, ledger):
+    """Airflow's API server app, the project's plugins in it, its ledger the one above."""
+    import os
+
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    os.environ["AIRFLOW_CONN_ATTENDANCE_LEDGER"] = json.dumps({"conn_type": "sqlite", "host": str(ledger[0])})
+    try:
+        yield TestClient(create_app(apps="core"))
+    finally:
+        del os.environ["AIRFLOW_CONN_ATTENDANCE_LEDGER"]
+
+
+def token(role: str | None) -> dict[str, str]:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    jwt = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"user_{role}", role=role))
+    return {"_token": jwt}
+
+
+PAGES = ["/", "/districts/springfield", "/dags/clever_attendance/runs/manual__today"]
+
+
+@pytest.mark.parametrize("page", PAGES + ["/districts/springfield/rejects/2026-11-19.csv"])
+def test_the_board_needs_a_login_and_the_right_to_read_the_dags(client, page):
+    url = BOARD_PREFIX + page
+    assert client.get(url).status_code == 401, "anonymous"
+    client.cookies.update(token(None))  # a user whose role grants nothing
+    try:
+        assert client.get(url).status_code == 403
+    finally:
+        client.cookies.clear()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_viewer_reads_every_page_and_nothing_else_is_served(client, page):
+    client.cookies.update(token("VIEWER"))
+    try:
+        answer = client.get(BOARD_PREFIX + page)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+        for hidden in ("/docs", "/openapi.json", "/redoc"):
+            assert client.get(BOARD_PREFIX + hidden).status_code == 404, "no anonymous API description"
+    finally:
+        client.cookies.clear()
+
+
+def test_the_page_says_where_each_district_stands(client, ledger):
+    _, (yesterday, today) = ledger
+    client.cookies.update(token("VIEWER"))
+    try:
+        page = client.get(BOARD_PREFIX + "/").text
+    finally:
+        client.cookies.clear()
+    districts = rows(page, "districts")
+    spring = districts["springfield springfield public schools"]
+    shelby = districts["shelbyville shelbyville unified"]
+    # district, last date delivered, last sync, freshness, today, rows today, rejected today, sparkline, last run
+    assert (spring[1], spring[3], spring[4], spring[5], spring[6]) == (today, "caught up", "uploaded", "299", "0.7%")
+    assert spring[8] == "manual__today"
+    assert (shelby[1], shelby[4], shelby[5]) == (yesterday, "failed at extract", "")
+    assert shelby[3] == "caught up", "its newest sync is the one yesterday's upload delivered"
+    grid = rows(page, "grid")
+    assert grid["springfield springfield public schools"][1:] == [
+        f"springfield {yesterday}: uploaded · 297 rows delivered · 3 rejected (1.0%)",
+        f"springfield {today}: uploaded · 299 rows delivered · 2 rejected (0.7%)"]
+    assert grid["shelbyville shelbyville unified"][2] == f"shelbyville {today}: failed at extract"
+
+
+def test_a_district_page_lists_its_dates_and_serves_their_rejects(client, ledger):
+    _, (yesterday, today) = ledger
+    client.cookies.update(token("VIEWER"))
+    try:
+        page = client.get(BOARD_PREFIX + "/districts/springfield").text
+        dates = rows(page, "dates")
+        assert dates[yesterday][1:7] == ["uploaded", "300", "297", "3", "0", "unknown_student 3"]
+        assert dates[today][6] == "no_student_number 1, unknown_student 1"
+        download = client.get(f"{BOARD_PREFIX}/districts/springfield/rejects/{yesterday}.csv")
+        assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+        assert download.text.splitlines() == [
+            "attendance_date,reason,detail,school_id,student_id,section_id,last_modified",
+            *(f"{yesterday},unknown_student,,sc1,s{n},,2026-11-19T10:00:00Z" for n in (1, 2, 3))]
+        missing = client.get(f"{BOARD_PREFIX}/districts/springfield/rejects/{today}.csv")
+        assert missing.status_code == 404 and "rejects_retention_days" in missing.json()["detail"]
+        assert client.get(BOARD_PREFIX + "/districts/nowhere").status_code == 404
+    finally:
+        client.cookies.clear()
+
+
+def test_a_runs_tab_says_what_it_synced(client, ledger):
+    _, (_, today) = ledger
+    client.cookies.update(token("VIEWER"))
+    try:
+        page = client.get(BOARD_PREFIX + "/dags/clever_attendance/runs/manual__today").text
+        other = client.get(BOARD_PREFIX + "/dags/some_other_dag/runs/manual__x")
+    finally:
+        client.cookies.clear()
+    assert f"<h1>Attendance {today}</h1>" in page
+    outcome = rows(page, "outcome")
+    assert outcome[f"springfield {today}"][2:6] == ["uploaded", "301", "299", "2"]
+    assert outcome[f"shelbyville {today}"][2:4] == ["failed at extract", ""]
+    assert other.status_code == 200 and "not a Clever attendance DAG" in other.text
+
+
+def test_the_plugin_puts_a_page_in_browse_and_a_tab_on_runs(client):
+    client.cookies.update(token("VIEWER"))
+    try:
+        plugins = client.get("/api/v2/plugins").json()["plugins"]
+    finally:
+        client.cookies.clear()
+    board, = [p for p in plugins if p["name"] == "attendance_board"]
+    views = {v["destination"]: (v["name"], v["href"], v["url_route"]) for v in board["external_views"]}
+    assert views == {"nav": ("Clever attendance", "attendance-board/", "clever-attendance"),
+                     "dag_run": ("Attendance", "attendance-board/dags/{DAG_ID}/runs/{RUN_ID}", "attendance")}
+    assert board["fastapi_apps"] == [{"name": "Attendance board", "app": "clever_attendance.board.LazyApp",
+                                      "url_prefix": BOARD_PREFIX}]
+
+
+def test_every_process_imports_the_plugin_without_the_boards_app():
+    """Each task process imports the plugins folder: the board's FastAPI app waits for the API server's first
+    request."""
+    import subprocess
+    import sys
+
+    from clever_attendance.sandbox.wiring import ROOT
+
+    code = ("import sys, runpy, airflow.sdk; runpy.run_path(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m in ('fastapi', 'airflow.api_fastapi') or m.startswith("
+            "'clever_attendance.board.')))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins" / "attendance_board.py")], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
