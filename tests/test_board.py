@@ -4,6 +4,7 @@ say what the ledger holds. A real browser on a real run: test_scheduler."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -117,6 +118,16 @@ def token(role: str | None) -> dict[str, str]:
     return {"_token": jwt}
 
 
+@contextmanager
+def signed_in(client, role: str | None = "VIEWER"):
+    """The client with the cookie Airflow's login sets, of a user of this role (None: a role that grants nothing)."""
+    client.cookies.update(token(role))
+    try:
+        yield client
+    finally:
+        client.cookies.clear()
+
+
 PAGES = ["/", "/districts/springfield", "/dags/clever_attendance/runs/manual__today"]
 
 
@@ -124,32 +135,23 @@ PAGES = ["/", "/districts/springfield", "/dags/clever_attendance/runs/manual__to
 def test_the_board_needs_a_login_and_the_right_to_read_the_dags(client, page):
     url = BOARD_PREFIX + page
     assert client.get(url).status_code == 401, "anonymous"
-    client.cookies.update(token(None))  # a user whose role grants nothing
-    try:
+    with signed_in(client, None):
         assert client.get(url).status_code == 403
-    finally:
-        client.cookies.clear()
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_a_viewer_reads_every_page_and_nothing_else_is_served(client, page):
-    client.cookies.update(token("VIEWER"))
-    try:
+    with signed_in(client):
         answer = client.get(BOARD_PREFIX + page)
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
         for hidden in ("/docs", "/openapi.json", "/redoc"):
             assert client.get(BOARD_PREFIX + hidden).status_code == 404, "no anonymous API description"
-    finally:
-        client.cookies.clear()
 
 
 def test_the_page_says_where_each_district_stands(client, ledger):
     _, (yesterday, today) = ledger
-    client.cookies.update(token("VIEWER"))
-    try:
+    with signed_in(client):
         page = client.get(BOARD_PREFIX + "/").text
-    finally:
-        client.cookies.clear()
     districts = rows(page, "districts")
     spring = districts["springfield springfield public schools"]
     shelby = districts["shelbyville shelbyville unified"]
@@ -167,8 +169,7 @@ def test_the_page_says_where_each_district_stands(client, ledger):
 
 def test_a_district_page_lists_its_dates_and_serves_their_rejects(client, ledger):
     _, (yesterday, today) = ledger
-    client.cookies.update(token("VIEWER"))
-    try:
+    with signed_in(client):
         page = client.get(BOARD_PREFIX + "/districts/springfield").text
         dates = rows(page, "dates")
         assert dates[yesterday][1:7] == ["uploaded", "300", "297", "3", "0", "unknown_student 3"]
@@ -181,18 +182,13 @@ def test_a_district_page_lists_its_dates_and_serves_their_rejects(client, ledger
         missing = client.get(f"{BOARD_PREFIX}/districts/springfield/rejects/{today}.csv")
         assert missing.status_code == 404 and "rejects_retention_days" in missing.json()["detail"]
         assert client.get(BOARD_PREFIX + "/districts/nowhere").status_code == 404
-    finally:
-        client.cookies.clear()
 
 
 def test_a_runs_tab_says_what_it_synced(client, ledger):
     _, (_, today) = ledger
-    client.cookies.update(token("VIEWER"))
-    try:
+    with signed_in(client):
         page = client.get(BOARD_PREFIX + "/dags/clever_attendance/runs/manual__today").text
         other = client.get(BOARD_PREFIX + "/dags/some_other_dag/runs/manual__x")
-    finally:
-        client.cookies.clear()
     assert f"<h1>Attendance {today}</h1>" in page
     outcome = rows(page, "outcome")
     assert outcome[f"springfield {today}"][2:6] == ["uploaded", "301", "299", "2"]
@@ -201,11 +197,8 @@ def test_a_runs_tab_says_what_it_synced(client, ledger):
 
 
 def test_the_plugin_puts_a_page_in_browse_and_a_tab_on_runs(client):
-    client.cookies.update(token("VIEWER"))
-    try:
+    with signed_in(client):
         plugins = client.get("/api/v2/plugins").json()["plugins"]
-    finally:
-        client.cookies.clear()
     board, = [p for p in plugins if p["name"] == "attendance_board"]
     views = {v["destination"]: (v["name"], v["href"], v["url_route"]) for v in board["external_views"]}
     assert views == {"nav": ("Clever attendance", "attendance-board/", "clever-attendance"),
