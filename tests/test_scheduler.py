@@ -176,3 +176,56 @@ def test_a_district_whose_clever_sync_moves_is_synced_alone_by_the_watchers_even
     assert held == truth.rows and any(row[2] == "11/23/2026" for row in held), "Monday's rows arrived exactly"
     assert posted(shelbyville) == before["shelbyville"], "shelbyville's sync did not move: nothing was posted"
     assert posted(springfield) > before["springfield"]
+
+
+def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(cluster, districts):
+    import sqlalchemy as sa
+
+    from clever_attendance.hooks.ledger import engine
+    from clever_attendance.ledger import read
+    from clever_attendance.sandbox.browser import artifacts, chromium, framed_table, sign_in
+
+    sandbox, airflow, settings = cluster
+    airflow.cli("dags", "unpause", "clever_attendance")
+    try:
+        airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "board_run", "--conf",
+                    json.dumps({"start_date": "2026-11-19", "end_date": "2026-11-20", "force": True}))
+        wait_for("the run board_run", lambda: airflow.run_states("clever_attendance").get("board_run") in (
+            "success", "failed"), 300, every=2)
+    finally:
+        airflow.cli("dags", "pause", "clever_attendance")
+    assert airflow.run_states("clever_attendance")["board_run"] == "success"
+    ledger = engine(sa.make_url("sqlite:///" + json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])["host"]))
+    with ledger.connect() as db:
+        run = read.run_outcome(db, "clever_attendance", "board_run")
+        stands = read.grid(db, ["2026-11-19", "2026-11-20"])
+    thursday = date(2026, 11, 19)
+    for slug in ("springfield", "shelbyville"):  # the ledger holds what Safety Shield got
+        truth = configured_truth(districts[slug], settings.district(slug), thursday, thursday, NOW)
+        assert next(r["delivered"] for r in run if (r["district"], r["attendance_date"]) == (slug, "2026-11-19")) \
+            == len(truth.rows)
+    base = airflow.env["AIRFLOW__API__BASE_URL"]
+    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
+                          .read_text())["admin"]
+    with chromium() as browser:
+        sign_in(browser, base, "admin", password)
+        lines = {attrs["district"].split()[0]: cells
+                 for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "districts")}
+        browser.save_screenshot(str(artifacts() / "attendance-board.png"))
+        grid = {attrs["district"].split()[0]: cells
+                for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "grid")}
+        tab = framed_table(browser, f"{base}/dags/clever_attendance/runs/board_run/plugin/attendance", "outcome")
+        browser.save_screenshot(str(artifacts() / "attendance-run-tab.png"))
+    assert sorted(lines) == ["shelbyville", "springfield"]
+    for slug in lines:
+        friday = stands[(slug, "2026-11-20")]
+        assert lines[slug][1] == "2026-11-20", "the last date delivered"
+        assert lines[slug][8] == "board_run", "the last run"
+        for day in ("2026-11-19", "2026-11-20"):
+            row = stands[(slug, day)]
+            assert (f"{slug} {day}: uploaded · {row['delivered']} rows delivered · {row['rejected']} rejected "
+                    f"({row['rejected'] / row['read']:.1%})") in grid[slug], f"{slug} {day}, as the ledger holds it"
+        assert friday["status"] == "uploaded" and friday["delivered"] > 0
+    shown = {(attrs["district"], attrs["date"]): cells[2:6] for attrs, cells in tab}
+    assert shown == {(r["district"], r["attendance_date"]): [r["status"], str(r["read"]), str(r["delivered"]),
+                                                             str(r["rejected"])] for r in run}
