@@ -64,3 +64,51 @@ def test_a_daily_run_on_two_workers_survives_a_killed_task_and_delivers_the_grou
     subject, body = wait_for("the deadline alert sent from a Celery worker", lambda: next(
         ((s, b) for s, b in smtp.texts() if RUN in b), None), 120)
     assert subject == "[Clever attendance] clever_attendance_daily: not finished 0.05 minutes after it was queued"
+
+
+def test_the_run_is_in_the_ledger_on_postgresql_and_the_board_serves_it_behind_fab_roles(cluster, districts):
+    """After the run above: the ledger is the compose deployment's (PostgreSQL, migrated by the init job's
+    command), and the board answers by FAB's roles."""
+    import json
+
+    import requests
+    import sqlalchemy as sa
+    from airflow.sdk import Connection
+
+    from clever_attendance.hooks.ledger import ledger_url
+    from clever_attendance.ledger import read
+    from clever_attendance.settings import BOARD_PREFIX
+
+    sandbox, airflow, settings = cluster
+    assert airflow.query("select state from dag_run where run_id = ?", RUN) == [("success",)], \
+        f"run {RUN} of the test above is needed"
+    found = json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])
+    ledger = sa.create_engine(ledger_url(Connection(conn_id="attendance_ledger", **found)))
+    try:
+        with ledger.connect() as db:
+            recorded = {r["district"]: r for r in read.run_outcome(db, "clever_attendance_daily", RUN)}
+    finally:
+        ledger.dispose()
+    day = date(2026, 11, 19)
+    for district in settings.districts:
+        truth = configured_truth(districts[district.slug], district, day, day, NOW)
+        row = recorded[district.slug]
+        assert (row["attendance_date"], row["status"], row["delivered"]) == (str(day), "uploaded", len(truth.rows))
+    base = airflow.env["AIRFLOW__API__BASE_URL"]
+
+    def status(user: str | None) -> requests.Response:
+        cookies = {}
+        if user:
+            answer = requests.post(f"{base}/auth/token", json={"username": user, "password": user}, timeout=30)
+            assert answer.status_code == 201, answer.text
+            cookies["_token"] = answer.json()["access_token"]
+        return requests.get(f"{base}{BOARD_PREFIX}/dags/clever_attendance_daily/runs/{RUN}", cookies=cookies,
+                            timeout=60)
+
+    assert status(None).status_code == 401
+    assert status("public").status_code == 403, "FAB's Public role reads no DAG"
+    for user in ("viewer", "admin"):
+        page = status(user)
+        assert page.status_code == 200, user
+        for slug, row in recorded.items():
+            assert f'data-district="{slug}" data-date="{day}"' in page.text and f">{row['delivered']}<" in page.text

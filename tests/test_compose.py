@@ -66,3 +66,14 @@ def test_the_connections_and_pool_the_dags_use_are_created():
     assert env["ATTENDANCE_STAGING_URL"] == "/opt/airflow/staging"
     init = " ".join(SERVICES["airflow-init"]["command"])
     assert "airflow db migrate" in init and f"airflow pools set {POOL} " in init
+
+
+def test_the_ui_uses_fab_roles_and_the_ledger_has_its_own_database():
+    for name in AIRFLOW:
+        assert SERVICES[name]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager")
+    init = " ".join(SERVICES["airflow-init"]["command"])
+    assert "airflow users create" in init and "--role Admin" in init, "the first admin, from .env"
+    assert {"_AIRFLOW_WWW_USER_USERNAME", "_AIRFLOW_WWW_USER_PASSWORD"} <= set(env_example())
+    assert "python -m clever_attendance.ledger migrate" in init, "the ledger's database and tables"
+    ledger = json.loads(env_example()["AIRFLOW_CONN_ATTENDANCE_LEDGER"])
+    assert (ledger["conn_type"], ledger["host"], ledger["schema"]) == ("postgres", "postgres", "attendance_ledger")

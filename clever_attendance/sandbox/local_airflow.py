@@ -6,6 +6,7 @@ process group whatever happens; on SQLite or on a throwaway PostgreSQL database.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import sqlite3
@@ -44,7 +45,7 @@ def postgres_database(admin_url: str = POSTGRES) -> Iterator[str]:
     import psycopg2
 
     base, _, _ = admin_url.rpartition("/")
-    name = f"airflow_test_{os.getpid()}_{int(time.time())}"
+    name = f"airflow_test_{os.getpid()}_{int(time.time())}_{secrets.token_hex(3)}"
     dsn = admin_url.replace("postgresql+psycopg2://", "postgresql://")
     try:
         admin = psycopg2.connect(dsn)
