@@ -9,6 +9,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup, escape
 
 from clever_attendance.ledger.read import DistrictLine, share
 from clever_attendance.pipeline.config import District, Settings
@@ -83,6 +84,20 @@ def cell_title(slug: str, day: str, row: dict | None) -> str:
     return f"{slug} {day}: {row['status']}{counts}"
 
 
+def grid_cells(slug: str, dates: list[str], cells: dict[tuple[str, str], dict]) -> Markup:
+    """A district's row of the grid. Built here, not in the template: a thousand districts are 30,000 cells."""
+    out = []
+    for day in dates:
+        row = cells.get((slug, day))
+        out.append(f'<td class="c {tone(row["status"] if row else None)}" '
+                   f'title="{escape(cell_title(slug, day, row))}"></td>')
+    return Markup("".join(out))
+
+
+def spark_title(dates: list[str], shares: list[float | None]) -> str:
+    return "\n".join(f"{day} {percent(value) or '—'}" for day, value in zip(dates, shares, strict=True))
+
+
 def freshness(line: DistrictLine) -> str:
     if line.freshness_min is None:
         return "—"
@@ -93,8 +108,8 @@ def freshness(line: DistrictLine) -> str:
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("clever_attendance.board", "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.globals.update(tone=tone, percent=percent, local=local, sparkline=sparkline, cell_title=cell_title,
-                       freshness=freshness, spark=(SPARK_WIDTH, SPARK_HEIGHT))
+    env.globals.update(tone=tone, percent=percent, local=local, sparkline=sparkline, spark_title=spark_title,
+                       grid_cells=grid_cells, freshness=freshness, spark=(SPARK_WIDTH, SPARK_HEIGHT))
     return env
 
 

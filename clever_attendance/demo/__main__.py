@@ -18,6 +18,7 @@ from clever_attendance.sandbox.process import running_sandbox
 from clever_attendance.sandbox.truth import configured_truth
 from clever_attendance.sandbox.upload_store import imported_rows, write_counts
 from clever_attendance.sandbox.wiring import ROOT, airflow, airflow_env, prepare
+from clever_attendance.settings import LEDGER_FILE
 
 WORK = ROOT / ".demo"
 
@@ -74,7 +75,10 @@ def main() -> int:
         unchanged = writes == {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id)
                                for d in settings.districts}
         print(f"  {'OK ' if unchanged else 'BAD'} the second run changed nothing in Safety Shield")
-    print(f"task logs: {WORK}/run1.log, {WORK}/run2.log")
+    print(f"task logs: {WORK}/run1.log, {WORK}/run2.log; the attendance ledger: "
+          f"{WORK}/airflow_home/{LEDGER_FILE}")
+    print("the Attendance board of these runs and more: `make up`, then "
+          "http://localhost:8080/plugin/clever-attendance (Browse → Clever attendance)")
     return 0 if exact and unchanged else 1
 
 

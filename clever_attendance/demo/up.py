@@ -1,7 +1,8 @@
 """`make up`: the sandbox and `airflow standalone` with the project's DAGs, until Ctrl-C.
 
-The UI is on http://localhost:8080 (user admin, the password printed below); both DAGs talk to the
-sandbox through connections set in the environment.
+The UI is on http://localhost:8080 (user admin, the password printed below); the DAGs talk to the sandbox
+through connections set in the environment. The daily DAG is unpaused and its last few school days are
+triggered, so that the Attendance board (Browse → Clever attendance) has something to show.
 """
 
 from __future__ import annotations
@@ -11,12 +12,34 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
+from datetime import time as clock
+from zoneinfo import ZoneInfo
 
+from clever_attendance.demo.__main__ import last_school_day
+from clever_attendance.pipeline import config
 from clever_attendance.sandbox.process import running_sandbox
-from clever_attendance.sandbox.wiring import AIRFLOW, ROOT, airflow_env, prepare
+from clever_attendance.sandbox.wiring import AIRFLOW, ROOT, airflow, airflow_env, prepare
+from clever_attendance.settings import DAILY
 
 WORK = ROOT / ".demo" / "up"
 PASSWORD_WAIT = 180
+DAYS = 5  # school days synced at start, besides the one the daily DAG's schedule runs when unpaused
+
+
+def sync_recent_days(env: dict[str, str]) -> list[str]:
+    """Trigger the daily DAG for the school days before the last one, then unpause it (its schedule runs the
+    last); the attendance dates."""
+    settings = config.load()
+    tz = ZoneInfo(settings.timezone)
+    days, day = [], last_school_day(datetime.now(tz).date())
+    for _ in range(DAYS):
+        day = last_school_day(day)
+        days.append(day)
+        airflow(env, "dags", "trigger", DAILY, "--run-id", f"make_up__{day}",
+                "--logical-date", datetime.combine(day, clock(2, 0), tz).isoformat())
+    airflow(env, "dags", "unpause", DAILY)
+    return [str(d) for d in sorted(days)]
 
 
 def main() -> int:
@@ -39,6 +62,9 @@ def main() -> int:
             print(f"Sandbox: Clever {sandbox['clever_url']}, Safety Shield {sandbox['upload_url']}")
             password = json.loads(secret.read_text())["admin"]
             print(f"Airflow UI: http://localhost:8080  user: admin  password: {password}")
+            days = sync_recent_days(env)
+            print(f"Attendance board: http://localhost:8080/plugin/clever-attendance (Browse → Clever attendance); "
+                  f"{DAILY} is syncing {days[0]} to {days[-1]} and the last school day")
             print(f"Logs: {WORK}/standalone.log. Ctrl-C stops everything.")
             standalone.wait()
         except KeyboardInterrupt:

@@ -52,39 +52,43 @@ def school_days(db: sa.Connection, today: date, count: int = SCHOOL_DAYS) -> lis
     return sorted(r[0] for r in found)
 
 
+GRID = ("status", "read", "delivered", "rejected")  # what a cell of the grid says
+
+
 def grid(db: sa.Connection, dates: list[str]) -> dict[tuple[str, str], dict]:
-    """Where each district's date stands, for the given dates: (slug, date) → row."""
+    """Where each district's date stands, for the given dates: (slug, date) → its status and counts."""
     if not dates:
         return {}
-    found = db.execute(sa.select(district_days).where(district_days.c.attendance_date.in_(dates)))
-    return {(r.district, r.attendance_date): dict(r._mapping) for r in found}
+    c = district_days.c
+    found = db.execute(sa.select(c.district, c.attendance_date, *(c[name] for name in GRID))
+                       .where(c.attendance_date.in_(dates)))
+    return {(slug, day): dict(zip(GRID, values, strict=True)) for slug, day, *values in found}
 
 
 def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[str],
              cells: dict[tuple[str, str], dict]) -> list[DistrictLine]:
     """Every district of the districts file, with what the ledger knows of it."""
     c = district_days.c
-    last_delivered = dict(db.execute(sa.select(c.district, sa.func.max(c.attendance_date))
-                                     .where(c.delivered > 0).group_by(c.district)).all())
-    syncs = {r.district: (r.seen, r.delivered) for r in db.execute(
-        sa.select(c.district, sa.func.max(c.last_attendance_sync).label("seen"),
-                  sa.func.max(c.delivered_sync).label("delivered")).group_by(c.district))}
-    latest = sa.select(c.district, sa.func.max(c.recorded_at).label("at")).group_by(c.district).subquery()
-    last_runs = {r.district: (r.dag_id, r.run_id) for r in db.execute(
-        sa.select(c.district, c.dag_id, c.run_id).join(latest, sa.and_(c.district == latest.c.district,
-                                                                         c.recorded_at == latest.c.at)))}
+    latest = sa.select(
+        c.district, sa.func.max(sa.case((c.delivered > 0, c.attendance_date))).label("delivered_date"),
+        sa.func.max(c.last_attendance_sync).label("seen"), sa.func.max(c.delivered_sync).label("delivered"),
+        sa.func.max(c.recorded_at).label("at")).group_by(c.district).subquery()
+    found = db.execute(sa.select(latest, c.dag_id, c.run_id).join(
+        district_days, sa.and_(c.district == latest.c.district, c.recorded_at == latest.c.at)))
+    known = {r.district: r for r in found}  # one row per district (a tie of recorded_at: either run)
     todays = {d.slug: str(now.astimezone(ZoneInfo(d.timezone)).date()) for d in settings.districts}
     cells = {**grid(db, sorted(set(todays.values()) - set(dates))), **cells}
     lines = []
     for district in settings.districts:
         slug = district.slug
-        seen, delivered = syncs.get(slug, (None, None))
+        row = known.get(slug)
+        seen, delivered = (row.seen, row.delivered) if row else (None, None)
         lines.append(DistrictLine(
-            slug=slug, name=district.name, last_delivered=last_delivered.get(slug), last_sync=seen,
+            slug=slug, name=district.name, last_delivered=row.delivered_date if row else None, last_sync=seen,
             freshness_min=None if seen is None else 0.0 if delivered and delivered >= seen else _minutes(now, seen),
             today=cells.get((slug, todays[slug])),
             shares=[share(cells[(slug, d)]) if (slug, d) in cells else None for d in dates],
-            last_run=last_runs.get(slug)))
+            last_run=(row.dag_id, row.run_id) if row else None))
     return lines
 
 
