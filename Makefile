@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/clever_extract.py
 	$(PY) bench/transform.py
 	$(PY) bench/upload_slots.py
+	$(PY) bench/board.py
 
 # a real scheduler and triggerer with 10 to 1000 districts: parse, poll and freshness figures (about half an hour)
 bench-scale: $(STAMP)
