@@ -89,6 +89,10 @@ class LedgerUnavailableError(Exception):
     """The attendance ledger's database failed; the run's deliveries stand, its record is retried."""
 
 
+class GuardError(Exception):
+    """The data guard held dates but cannot ask a person about them (its review DAG paused, say)."""
+
+
 class PipelineBug(Exception):  # noqa: N818 - named for what it is: not a fault of Clever, Safety Shield or input
     """An invariant of our own code broke (counts that do not balance, the CSV failing its own schema)."""
 

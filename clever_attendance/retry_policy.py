@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import requests
+from airflow.providers.standard.exceptions import HITLTimeoutError
 from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout
 
 from clever_attendance.errors import (
@@ -29,6 +30,7 @@ from clever_attendance.errors import (
     CleverContractError,
     CleverUnavailableError,
     ConfigError,
+    GuardError,
     LedgerUnavailableError,
     PipelineBug,
     RunInputError,
@@ -133,6 +135,13 @@ RULES: tuple[Rule, ...] = (
     Rule(LedgerUnavailableError, Decision.RETRY, "attendance ledger unavailable",
          "Safety Shield has the run's attendance; only its record in the ledger failed (connection "
          "attendance_ledger). Fix the database, then clear the run's report task: it rewrites the run's rows."),
+    Rule(GuardError, Decision.FAIL, "the data guard cannot ask anyone",
+         "Dates were held for a person but no review could start: unpause clever_attendance_review (it must never "
+         "be paused), then clear the district's transform task.", quoted=True),
+    Rule(HITLTimeoutError, Decision.FAIL, "no decision in time",
+         "A person did not decide on the held dates within hold_timeout_hours: nothing of them was uploaded. The "
+         "district's next run asks again (Browse → Required Actions) while Clever holds the same data; clearing "
+         "this review's decide task asks at once.", quoted=False),
     Rule(PipelineBug, Decision.FAIL, "our bug", BUG_ADVICE),
     Rule(AirflowTaskTimeout, Decision.RETRY, "took longer than its time limit",
          "The task was stopped at its execution_timeout and retried. If it persists, read how long each step "

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 POLL, DAILY = "clever_attendance", "clever_attendance_daily"  # the polling and the daily (backfill) DAGs' ids
 EVENTS = "clever_attendance_events"  # the DAG the Clever watcher's events schedule
+REVIEW = "clever_attendance_review"  # one run per hold of the data guard: a person's decision, then its upload
 WATCH_ASSET = "clever_last_attendance_sync"  # the asset whose watcher reads Clever's last_attendance_sync
 WATCH_ASSET_URI = "clever://attendance/last_attendance_sync"
 WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: triggers.clever.CleverSyncTrigger)

@@ -10,10 +10,10 @@ from clever_attendance.sandbox.testing import ROOT, load_dag
 DAG_IDS = ("clever_attendance", "clever_attendance_daily", "clever_attendance_events")
 
 
-def test_the_three_dags_import_without_errors():
+def test_the_dags_import_without_errors():
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert set(bag.dags) == set(DAG_IDS)
+    assert set(bag.dags) == {*DAG_IDS, "clever_attendance_review"}
 
 
 def test_a_check_then_one_mapped_district_group_then_the_report():
@@ -45,6 +45,21 @@ def test_a_check_then_one_mapped_district_group_then_the_report():
         assert set(dag.params) == {"districts", "start_date", "end_date", "dry_run", "force"}
 
 
+def test_the_review_dag_asks_a_person_then_uploads_and_records():
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    review = load_dag("clever_attendance_review")
+    assert type(review.timetable).__name__ == "NullTimetable", "started by the guard only"
+    assert review.is_paused_upon_creation is False, "a hold must reach a person where new DAGs start paused"
+    decide, deliver, upload, record = (review.get_task(t) for t in ("decide", "deliver", "upload", "record"))
+    assert isinstance(decide, HITLOperator) and decide.options == [
+        "Approve", "Reject", "Upload all but the suspicious schools"]
+    assert decide.retries == 0 and [type(n).__name__ for n in decide.notifiers] == ["HoldNotice"]
+    assert deliver.upstream_task_ids == {"decide"} and upload.upstream_task_ids == {"deliver"}
+    assert record.upstream_task_ids == {"upload"} and record.trigger_rule == "all_done"
+    assert review.deadline is None, "a person's decision has its own timeout, not the run's deadline"
+
+
 def test_schedules():
     poll, daily, events = (load_dag(dag_id) for dag_id in DAG_IDS)
     assert type(poll.timetable).__name__ == "CronTriggerTimetable"
@@ -67,7 +82,7 @@ def test_without_watched_districts_there_is_no_event_driven_dag(tmp_path, monkey
     monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(districts_variant(
         tmp_path / "districts.yaml", watch_interval_seconds="0")))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert set(bag.dags) == {"clever_attendance", "clever_attendance_daily"}
+    assert set(bag.dags) == {"clever_attendance", "clever_attendance_daily", "clever_attendance_review"}
 
 
 def test_a_broken_districts_file_is_an_import_error_naming_the_field(tmp_path, monkeypatch):

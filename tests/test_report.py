@@ -27,7 +27,9 @@ def test_latency_counts_only_records_newer_than_the_previous_upload():
 
 
 def test_each_district_says_what_happened():
-    def status(extract=None, transform=None, upload=None, skipped=None) -> str:
+    def status(extract=None, transform=None, upload=None, skipped=None, guard=None) -> str:
+        if guard:
+            transform = {**transform, "guard": guard}
         return district_row("d", {"extract": extract, "transform": transform, "upload": upload}, skipped)["status"]
 
     done = {"window": "2026-11-20_2026-11-20"}
@@ -42,3 +44,20 @@ def test_each_district_says_what_happened():
     assert status() == "failed at extract"
     assert status(done) == "failed at transform"
     assert status(done, {"counts": {}}) == "failed at upload"
+    held = {"dates": {"2026-11-20": {"action": "hold", "schools": ["101"], "decided_by": None, "lines": ["..."]}}}
+    assert status(done, {"counts": {}}, {"rows": 5, "uploads": []}, guard=held) == "held for a person"
+    rejected = {"dates": {"2026-11-20": {"action": "drop", "schools": ["101"], "decided_by": "ana", "lines": []}}}
+    assert status(done, {"counts": {}}, {"rows": 5, "uploads": []}, guard=rejected) == "uploaded", \
+        "a date a person rejected before is left out, and the rest is uploaded as usual"
+
+
+def test_the_report_says_what_was_held_and_why():
+    from clever_attendance.pipeline.report import render
+
+    line = "2026-11-18 school 101: absent share jumped: 100 records, 100 students, 100% absent"
+    guard = {"dates": {"2026-11-18": {"action": "hold", "schools": ["101"], "decided_by": None, "lines": [line]}}}
+    row = district_row("springfield", {"extract": {"window": "w"}, "transform": {"counts": {}, "guard": guard},
+                                       "upload": {"rows": 3}}, None)
+    assert render([row]).splitlines()[-2:] == ["springfield 2026-11-18: held for a person:", f"  {line}"]
+    row["status"] = "dry run"
+    assert render([row]).splitlines()[-2] == "springfield 2026-11-18: the guard would hold:"

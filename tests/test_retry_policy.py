@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from airflow.providers.standard.exceptions import HITLTimeoutError
 from airflow.sdk.definitions.retry_policy import RetryAction
 from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout
 
@@ -21,11 +22,11 @@ from clever_attendance.retry_policy import (
     task_policy,
 )
 
-# the failures the pipeline raises: our own classes but the services' bases, and the two outside ones we name
+# the failures the pipeline raises: our own classes but the services' bases, and the outside ones we name
 BASES = {errors.ServiceError, errors.CleverError, errors.SafetyShieldError}
 RAISED = [cls for _, cls in inspect.getmembers(errors, inspect.isclass)
           if cls.__module__ == errors.__name__ and cls not in BASES]
-RAISED += [AirflowTaskTimeout, TaskDeferralTimeout, OSError]
+RAISED += [AirflowTaskTimeout, TaskDeferralTimeout, OSError, HITLTimeoutError]
 
 
 def make(cls: type[BaseException]) -> BaseException:
@@ -48,7 +49,8 @@ def test_transient_failures_are_retried_and_the_rest_fail_at_once():
                        "AirflowTaskTimeout", "TaskDeferralTimeout", "OSError"}
     assert {e.__name__ for e in RAISED} - retried == {
         "CleverAuthError", "CleverContractError", "SafetyShieldRefusedError", "SafetyShieldFileTooLargeError",
-        "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug"}
+        "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug", "HITLTimeoutError",
+        "GuardError"}
 
 
 def test_an_unforeseen_exception_is_our_bug_and_fails_at_once():

@@ -31,6 +31,9 @@ def cluster(smtp, tmp_path_factory):
     work = tmp_path_factory.mktemp("scheduler")
     districts = districts_variant(work / "districts.yaml", poll_deadline_minutes="0.05", task_retries="0",
                                   alert_emails="[attendance-team@district.test]", watch_interval_seconds="2")
+    # shelbyville's held dates wait 36 seconds for a person (the guard's timeout test), springfield's the default
+    chicago = "    timezone: America/Chicago\n"
+    districts.write_text(districts.read_text().replace(chicago, chicago + "    guard: {hold_timeout_hours: 0.01}\n"))
     with running_sandbox("--now", NOW.isoformat(), workdir=str(work)) as sandbox, postgres_database() as url:
         env = airflow_env(work / "airflow_home", sandbox, work / "staging", districts, sql_alchemy_conn=url)
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection
@@ -182,7 +185,7 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     import sqlalchemy as sa
 
     from clever_attendance.hooks.ledger import engine
-    from clever_attendance.ledger import read
+    from clever_attendance.ledger import read, tables
     from clever_attendance.sandbox.browser import artifacts, chromium, framed_table, sign_in
 
     sandbox, airflow, settings = cluster
@@ -199,6 +202,10 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     with ledger.connect() as db:
         run = read.run_outcome(db, "clever_attendance", "board_run")
         stands = read.grid(db, ["2026-11-19", "2026-11-20"])
+        last_delivered = dict(db.execute(sa.select(tables.district_days.c.district,
+                                                   sa.func.max(tables.district_days.c.attendance_date))
+                                         .where(tables.district_days.c.delivered > 0)
+                                         .group_by(tables.district_days.c.district)).all())
     thursday = date(2026, 11, 19)
     for slug in ("springfield", "shelbyville"):  # the ledger holds what Safety Shield got
         truth = configured_truth(districts[slug], settings.district(slug), thursday, thursday, NOW)
@@ -219,7 +226,7 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     assert sorted(lines) == ["shelbyville", "springfield"]
     for slug in lines:
         friday = stands[(slug, "2026-11-20")]
-        assert lines[slug][1] == "2026-11-20", "the last date delivered"
+        assert lines[slug][1] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
         assert lines[slug][8] == "board_run", "the last run"
         for day in ("2026-11-19", "2026-11-20"):
             row = stands[(slug, day)]
@@ -229,3 +236,150 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     shown = {(attrs["district"], attrs["date"]): cells[2:6] for attrs, cells in tab}
     assert shown == {(r["district"], r["attendance_date"]): [r["status"], str(r["read"]), str(r["delivered"]),
                                                              str(r["rejected"])] for r in run}
+
+
+
+def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, districts, smtp):
+    """History first (two school weeks delivered), then broken feeds: a school of springfield all absent on one
+    date, a school missing on another. Each holds springfield's date for a person while shelbyville's normal day
+    is uploaded; approving uploads exactly the broken day as Clever holds it, rejecting uploads nothing."""
+    from dataclasses import replace
+
+    import sqlalchemy as sa
+
+    from clever_attendance.hooks.ledger import engine
+    from clever_attendance.ledger import tables
+    from clever_attendance.sandbox.faults import FeedBreak
+
+    sandbox, airflow, settings = cluster
+    springfield, shelbyville = settings.district("springfield"), settings.district("shelbyville")
+    ledger = engine(sa.make_url("sqlite:///" + json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])["host"]))
+    first, second, _ = districts["springfield"].school_ids()
+    breaks = [FeedBreak(district=springfield.clever_district_id, school=first, date="2026-11-13", kind="all_absent"),
+              FeedBreak(district=springfield.clever_district_id, school=second, date="2026-11-12", kind="missing")]
+    broken = replace(districts["springfield"], breaks=tuple(breaks))
+    airflow.cli("dags", "unpause", "clever_attendance")
+    try:
+        poll(airflow, "guard_history", "2026-11-02", "2026-11-11")
+        assert not review_runs(airflow), "ordinary days: nothing held"
+        set_faults(sandbox, "clever", feed_breaks=[b.model_dump(mode="json") for b in breaks])
+        smtp.messages.clear()
+        before = posted(sandbox, springfield)
+        poll(airflow, "guard_broken_13", "2026-11-13", "2026-11-13")
+        (approve_run, _), = review_runs(airflow).items()
+        # the district's run is over: shelbyville's normal day is in Safety Shield, springfield's waits
+        day = date(2026, 11, 13)
+        assert rows_of(sandbox, shelbyville, day) == configured_truth(districts["shelbyville"], shelbyville, day, day,
+                                                                       NOW).rows
+        assert rows_of(sandbox, springfield, day) == [] and posted(sandbox, springfield) == before
+        assert report_status(airflow, "guard_broken_13") == {"shelbyville": "uploaded",
+                                                              "springfield": "held for a person"}
+        subject, body = wait_for("the hold notice", lambda: next(
+            ((s, b) for s, b in smtp.texts() if "held for a person" in s), None), 120)
+        assert subject == "[Clever attendance] springfield: 2026-11-13 held for a person"
+        assert "Springfield Public Schools (slug springfield, Clever district" in body
+        assert "2026-11-13 school SCH003: absent share jumped" in body and "100% absent" in body, body
+        assert f"/dags/clever_attendance_review/runs/{approve_run}/tasks/decide/required_actions" in body
+        respond(airflow, approve_run, "Approve")
+        assert airflow.wait_for_runs("clever_attendance_review", 1, 180) == {approve_run: "success"}
+        truth = configured_truth(broken, springfield, day, day, NOW)
+        assert rows_of(sandbox, springfield, day) == truth.rows, "the broken day, exactly as Clever holds it"
+        assert {r[8] for r in truth.rows if r[0] == "SCH003"} == {"Absent"}
+
+        before = posted(sandbox, springfield)
+        poll(airflow, "guard_broken_12", "2026-11-12", "2026-11-12")
+        reject_run, = set(review_runs(airflow)) - {approve_run}
+        respond(airflow, reject_run, "Reject")
+        assert airflow.wait_for_runs("clever_attendance_review", 2, 180)[reject_run] == "success"
+        assert posted(sandbox, springfield) == before, "rejected: nothing of springfield was posted"
+    finally:
+        set_faults(sandbox, "clever")
+        airflow.cli("dags", "pause", "clever_attendance")
+    with ledger.connect() as db:
+        decided = {(r.attendance_date, r.decision, r.decided_by, r.review_run_id) for r in db.execute(
+            sa.select(tables.holds).where(tables.holds.c.district == "springfield"))}
+        stands = {r.attendance_date: r.status for r in db.execute(sa.select(tables.district_days).where(
+            tables.district_days.c.district == "springfield",
+            tables.district_days.c.attendance_date.in_(["2026-11-12", "2026-11-13"])))}
+    assert decided == {("2026-11-13", "approved", "admin", approve_run),
+                       ("2026-11-12", "rejected", "admin", reject_run)}
+    assert stands == {"2026-11-13": "uploaded", "2026-11-12": "held: rejected by admin"}
+
+
+def test_a_hold_nobody_decides_fails_with_a_notice_and_uploads_nothing(cluster, districts, smtp):
+    """shelbyville waits 36 seconds for a person (its guard's hold_timeout_hours in this module's file)."""
+    from clever_attendance.sandbox.faults import FeedBreak
+
+    sandbox, airflow, settings = cluster
+    shelbyville = settings.district("shelbyville")
+    school = districts["shelbyville"].school_ids()[0]
+    broken = FeedBreak(district=shelbyville.clever_district_id, school=school, date="2026-11-10", kind="partial",
+                       share=0.2)
+    earlier = set(review_runs(airflow))
+    airflow.cli("dags", "unpause", "clever_attendance")
+    try:
+        poll(airflow, "guard_history_shelbyville", "2026-11-02", "2026-11-09", districts=["shelbyville"])
+        set_faults(sandbox, "clever", feed_breaks=[broken.model_dump(mode="json")])
+        smtp.messages.clear()
+        before = posted(sandbox, shelbyville)
+        poll(airflow, "guard_unanswered", "2026-11-10", "2026-11-10", districts=["shelbyville"])
+    finally:
+        set_faults(sandbox, "clever")
+        airflow.cli("dags", "pause", "clever_attendance")
+    timed_out, = set(review_runs(airflow)) - earlier
+    states = wait_for("the review to time out", lambda: (lambda s: s if s.get(timed_out) in ("success", "failed")
+                                                         else None)(airflow.run_states("clever_attendance_review")),
+                      240, every=2)
+    assert states[timed_out] == "failed"
+    subject, body = wait_for("the timeout notice", lambda: next(
+        ((s, b) for s, b in smtp.texts() if "decide failed" in s), None), 120)
+    assert subject == "[Clever attendance] shelbyville: decide failed: no decision in time"
+    assert "Shelbyville Unified (slug shelbyville" in body and "nothing of them was uploaded" in body
+    assert posted(sandbox, shelbyville) == before, "never a silent upload"
+
+
+def poll(airflow, run_id: str, start: str, end: str, districts: list[str] | None = None, force: bool = True) -> None:
+    """A manual run of the polling DAG over a window, waited for; it must succeed."""
+    conf = {"start_date": start, "end_date": end, "force": force, **({"districts": districts} if districts else {})}
+    airflow.cli("dags", "trigger", "clever_attendance", "--run-id", run_id, "--conf", json.dumps(conf))
+    wait_for(f"the run {run_id}", lambda: airflow.run_states("clever_attendance").get(run_id) in ("success", "failed"),
+             300, every=2)
+    assert airflow.run_states("clever_attendance")[run_id] == "success", airflow.query(
+        "select task_id, rendered_map_index, state from task_instance where run_id = ?", run_id)
+
+
+def review_runs(airflow) -> dict[str, str]:
+    return airflow.run_states("clever_attendance_review")
+
+
+def report_status(airflow, run_id: str) -> dict[str, str]:
+    (value,), = airflow.query("select value from xcom where run_id = ? and task_id = 'report' and key = "
+                              "'return_value'", run_id)
+    rows = json.loads(value) if isinstance(value, str) else value
+    return {row["district"]: row["status"] for row in rows}
+
+
+def posted(sandbox: dict, district: config.District) -> int:
+    uploads = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
+    return sum(u["districtId"] == district.safety_shield_district_id for u in uploads)
+
+
+def rows_of(sandbox: dict, district: config.District, day: date) -> list[tuple]:
+    return [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id)
+            if row[2] == day.strftime("%m/%d/%Y")]
+
+
+def respond(airflow, run_id: str, choice: str) -> None:
+    """A person's answer through the REST API, as the Required Actions page sends it."""
+    base = airflow.env["AIRFLOW__API__BASE_URL"]
+    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
+                          .read_text())["admin"]
+    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password},
+                          timeout=30).json()["access_token"]
+    url = f"{base}/api/v2/dags/clever_attendance_review/dagRuns/{run_id}/taskInstances/decide/-1/hitlDetails"
+    wait_for(f"the request of {run_id} in Required Actions", lambda: requests.get(
+        url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 200, 120, every=1)
+    answer = requests.patch(url, json={"chosen_options": [choice]}, headers={"Authorization": f"Bearer {token}"},
+                            timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["responded_by"]["name"] == "admin"

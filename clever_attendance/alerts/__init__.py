@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+from airflow.sdk import BaseNotifier
+
 from clever_attendance.alerts.send import send
 from clever_attendance.retry_policy import classify
 from clever_attendance.settings import EVENTS, POLL
@@ -23,21 +25,26 @@ def district_line(district: dict) -> str:
             f"Safety Shield {district['safety_shield_district_id']})")
 
 
-def run_link(dag_id: str, run_id: str, task_id: str | None = None, map_index: int = -1) -> str:
-    """The run (or one of its tasks, or one district's instance of a mapped task) in the Airflow UI."""
+def base_url() -> str:
+    """The Airflow UI's address, as links in alerts give it."""
     from airflow.configuration import conf
 
-    base = (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
-    link = f"{base}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+    return (conf.get("api", "base_url", fallback="") or "http://localhost:8080").rstrip("/")
+
+
+def run_link(dag_id: str, run_id: str, task_id: str | None = None, map_index: int = -1) -> str:
+    """The run (or one of its tasks, or one district's instance of a mapped task) in the Airflow UI."""
+    link = f"{base_url()}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
     if task_id:
         link += f"/tasks/{task_id}" + (f"/mapped/{map_index}" if map_index >= 0 else "")
     return link
 
 
-def district_of(task) -> str | None:
-    """The slug of the district a task instance of the mapped district group works for; None for the run's
-    own tasks (check, report)."""
-    return getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
+def district_of(task, dag_run=None) -> str | None:
+    """The slug of the district a task instance of the mapped district group, or a review run, works for; None for
+    a run's own tasks (check, report)."""
+    return (getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
+            or (getattr(dag_run, "conf", None) or {}).get("district"))
 
 
 class FailureNotice:
@@ -51,7 +58,7 @@ class FailureNotice:
         from clever_attendance.pipeline import config
 
         ti, dag_run = context["ti"], context["dag_run"]
-        settings, slug = config.load(), district_of(context["task"])
+        settings, slug = config.load(), district_of(context["task"], dag_run)
         districts = [settings.district(slug)] if slug else list(settings.districts)
         step = ti.task_id.rsplit(".", 1)[-1]
         category, advice, error = classify(context.get("exception"))
@@ -127,3 +134,31 @@ def latency_breached(dag_id: str, run_id: str, district: dict, p95_minutes: floa
         f"Run: {run_link(dag_id, run_id)}",
     ])
     send(subject, text, recipients, from_email)
+
+
+class HoldNotice(BaseNotifier):
+    """Notifier of a review's decision task, when its request is made: what is held, why, and where to decide."""
+
+    def notify(self, context) -> None:
+        from airflow.providers.standard.operators.hitl import HITLOperator
+
+        from clever_attendance.pipeline import config
+
+        conf, settings = context["dag_run"].conf, config.load()
+        district = settings.district(conf["district"])
+        dates = ", ".join(d["date"] for d in conf["dates"])
+        link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url())
+        subject = f"{SUBJECT} {district.slug}: {dates} held for a person"
+        text = "\n".join([
+            f"Clever attendance of {district_line(district.alert_identity())} for {dates} looks wrong next to its "
+            f"schools' last school days: those dates' {conf['rows']} rows were not uploaded to Safety Shield; the "
+            "rest of the district's attendance was.",
+            *(f"  {line}" for d in conf["dates"] for line in d["lines"]),
+            f"What to do next: decide (Approve, Reject, or upload all but the suspicious schools) within "
+            f"{conf['hold_timeout_hours']:g} hours. With no decision nothing is uploaded, and you get a notice.",
+            f"Decide: {link}",
+        ])
+        try:
+            send(subject, text, list(district.alert_emails), settings.alert_from)
+        except Exception:  # noqa: BLE001 - a notifier that raises fails the request itself: the hold stays asked
+            log.exception("the hold notice of %s could not be sent; the request waits in Required Actions", subject)

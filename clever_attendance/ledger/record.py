@@ -10,10 +10,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from clever_attendance.ledger.tables import COUNTS, deliveries, district_days, rejects, school_days
+from clever_attendance.pipeline.guard import HELD, date_status
 from clever_attendance.pipeline.window import Window
 
 SKIPPED = "skipped: nothing new"
-DELIVERED = ("uploaded", "no attendance")  # what Safety Shield holds of the date is then this run's
+DELIVERED = ("uploaded", "uploaded without suspicious schools", "no attendance")  # Safety Shield holds this run's
 ASIDE = (SKIPPED, "dry run")  # changes nothing of what stands: a dry run uploads nothing, a skip found nothing new
 
 
@@ -49,11 +50,15 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
     days = transform.get("counts", {}).get("days", {})
     late = row.get("latency") or {}
     out = []
+    held = row.get("held") or {}
     for day in Window.parse(window).dates():
         counts = days.get(str(day), {})
-        status = row["status"]
+        status = "uploaded" if row["status"] == HELD else row["status"]  # held: the dates not held were uploaded
         if status == "uploaded" and not counts.get("delivered"):
             status = "no attendance"  # the district's file had none of this date
+        what = held.get(str(day))
+        if what and status != "dry run":
+            status = date_status(what["action"], what["decided_by"])
         out.append({
             "district": row["district"], "attendance_date": str(day), "window": window, "status": status,
             **{name: counts.get(name, 0) if transform else None for name in COUNTS},

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from clever_attendance.ledger.record import replay_district_days
-from clever_attendance.ledger.tables import deliveries, district_days, rejects, school_days, versions
+from clever_attendance.ledger.tables import deliveries, district_days, holds, rejects, school_days, versions
 
 
 def _create(*tables: sa.Table, indexes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
@@ -36,6 +36,7 @@ STEPS: list[Callable[[sa.Connection], None]] = [
                                           ("rejects_by_age", "rejects", ("recorded_at",)))),
     _create(school_days),  # 2: the per-school history
     _district_days,
+    _create(holds),  # 4: the data guard's holds and the decisions on them
 ]
 VERSION = len(STEPS)
 

@@ -49,4 +49,12 @@ district_days = sa.Table(
     *_text("rejected_by_reason", "completed_at", "delivered_dag_id", "delivered_run_id", "delivered_sync"),
 )
 
+# a person's say on a suspicious day: the guard's hold of a district's date (its suspicious schools' counts are
+# the fingerprint: the same data held again is not asked about again) and the decision, once made
+holds = sa.Table(
+    "holds", meta,
+    *_text("district", "attendance_date", "fingerprint", primary_key=True),
+    *_text("findings", "dag_id", "run_id", "review_run_id", "held_at", "decision", "decided_by", "decided_at"),
+)
+
 versions = sa.Table("ledger_version", meta, sa.Column("version", sa.Integer, nullable=False))

@@ -25,7 +25,8 @@ from airflow.sdk import (
     task_group,
 )
 
-from clever_attendance.alerts import FailureNotice
+from clever_attendance.alerts import FailureNotice, HoldNotice
+from clever_attendance.operators.review import HoldDecision
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
 from clever_attendance.pipeline.config import Settings
 from clever_attendance.retry_policy import task_policy
@@ -38,6 +39,7 @@ from clever_attendance.settings import (
     OWNER,
     POLL,
     POOL,
+    REVIEW,
     TIMEOUTS,
     WATCH_ASSET,
     WATCH_ASSET_URI,
@@ -87,6 +89,19 @@ records an event naming the districts whose sync moved. Each run syncs just thos
 of the polling DAG (today and `lookback_days` before, "today" being the day of the district's new sync),
 and shares the polling DAG's receipts: neither syncs again what the other delivered. Tasks as in
 `clever_attendance`. A district with `watch: false` is left to the polling DAG.
+"""
+
+
+REVIEW_DOC = """\
+### Clever attendance held for a person
+
+Started by the data guard, one run per hold: a district's dates whose schools look broken next to their own
+recent school days (a school all absent, missing, or with far fewer students than usual) were kept out of its
+upload. **decide** asks a person in Browse → Required Actions (counts and shares only): *Approve* uploads the held
+rows as they are, *Reject* uploads none of them, *Upload all but the suspicious schools* uploads the rest.
+**upload** then sends what was decided; **record** writes the decision and its outcome to the attendance ledger.
+With no decision in the district's `hold_timeout_hours`, **decide** fails with a notice and nothing is uploaded.
+Not for triggering by hand: its runs carry the hold in their conf.
 """
 
 
@@ -144,11 +159,12 @@ def extract(slug: str, window: str) -> dict:
 
 
 @task(map_index_template=LABEL)
-def transform(slug: str, manifest: dict) -> dict:
-    """Validate and reshape the staged records into attendance.csv and rejects.csv."""
+def transform(slug: str, window: str, manifest: dict) -> dict:
+    """Validate and reshape the staged records into attendance.csv and rejects.csv, then the data guard: dates
+    whose schools look broken next to their own history are held for a person (a review run), the rest uploaded."""
     from clever_attendance.pipeline import tasks
 
-    return tasks.transform(slug, manifest)
+    return tasks.transform(get_current_context(), slug, window, manifest)
 
 
 @task(trigger_rule="all_done")
@@ -165,9 +181,9 @@ def _district_group(notice: FailureNotice):
         manifest = extract.override(pool=POOL, execution_timeout=TIMEOUTS["extract"],
                                     on_failure_callback=notice)(slug=slug, window=window)
         staged = transform.override(execution_timeout=TIMEOUTS["transform"],
-                                    on_failure_callback=notice)(slug=slug, manifest=manifest)
+                                    on_failure_callback=notice)(slug=slug, window=window, manifest=manifest)
         upload = SafetyShieldUploadOperator(
-            task_id="upload", csv_path=staged["csv_path"], district_slug=slug,
+            task_id="upload", csv_path=staged["upload_path"], district_slug=slug,
             safety_shield_district_id=manifest["safety_shield_district_id"], window=window,
             max_reject_share=manifest["max_reject_share"], safety_shield_conn_id=manifest["safety_shield_conn_id"],
             receipt_path=manifest["receipt_path"], receipt=manifest["receipt"], dry_run="{{ params.dry_run }}",
@@ -177,6 +193,40 @@ def _district_group(notice: FailureNotice):
         staged >> upload
 
     return district
+
+
+@task
+def deliver(decision: dict) -> dict:
+    """The file the person's decision uploads (the held rows, some of them, or none)."""
+    from clever_attendance.pipeline import tasks
+
+    return tasks.decide_upload(get_current_context(), decision)
+
+
+@task(trigger_rule="all_done")
+def record() -> dict:
+    """The decision and the held dates' outcome in the attendance ledger."""
+    from clever_attendance.pipeline import tasks
+
+    return tasks.record_review(get_current_context())
+
+
+def _review_dag(settings: Settings, notice: FailureNotice) -> DAG:
+    """One run per hold: a person decides, then what they decided is uploaded and recorded. Never paused by
+    default: a hold must reach a person even where new DAGs start paused."""
+    with AttendanceDAG(REVIEW, schedule=None, start_date=datetime(2025, 8, 1), catchup=False, max_active_runs=64,
+                       is_paused_upon_creation=False, default_args=_default_args(settings), doc_md=REVIEW_DOC,
+                       tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(REVIEW)) as dag:
+        decision = HoldDecision(task_id="decide", notifiers=[HoldNotice()], on_failure_callback=notice, retries=0)
+        delivered = deliver.override(on_failure_callback=notice)(decision.output)
+        upload = SafetyShieldUploadOperator(
+            task_id="upload", csv_path=delivered["csv_path"], district_slug="{{ dag_run.conf['district'] }}",
+            safety_shield_district_id=delivered["safety_shield_district_id"], window="{{ dag_run.conf['window'] }}",
+            max_reject_share=delivered["max_reject_share"], safety_shield_conn_id=delivered["safety_shield_conn_id"],
+            asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True,
+            execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)
+        upload >> record.override(execution_timeout=TIMEOUTS["report"])()
+    return dag
 
 
 def _watched_asset(settings: Settings) -> Asset:
@@ -197,7 +247,8 @@ def _deadline(dag_id: str, minutes: float, settings: Settings) -> DeadlineAlert:
 
 
 def build(settings: Settings) -> list[DAG]:
-    """The polling DAG, the daily (backfillable) DAG and, when districts are watched, the event-driven DAG."""
+    """The polling DAG, the daily (backfillable) DAG, when districts are watched the event-driven DAG, and the
+    guard's review DAG."""
     schedules = {
         POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, 1,
                settings.poll_deadline_minutes),
@@ -217,7 +268,7 @@ def build(settings: Settings) -> list[DAG]:
             groups = _district_group(notice).expand_kwargs(targets)
             groups >> report.override(execution_timeout=TIMEOUTS["report"])(targets)
         dags.append(dag)
-    return dags
+    return [*dags, _review_dag(settings, notice)]
 
 
 def _default_args(settings: Settings) -> dict:
@@ -230,4 +281,5 @@ def _default_args(settings: Settings) -> dict:
 def _title(dag_id: str) -> str:
     return {POLL: "Clever attendance → Safety Shield (polling)",
             DAILY: "Clever attendance → Safety Shield (daily, backfill)",
-            EVENTS: "Clever attendance → Safety Shield (when Clever syncs)"}[dag_id]
+            EVENTS: "Clever attendance → Safety Shield (when Clever syncs)",
+            REVIEW: "Clever attendance → Safety Shield (held for a person)"}[dag_id]

@@ -108,3 +108,60 @@ def _judge(day: str, school: str, row: dict | None, usual: list[dict], guard: Gu
     else:
         return found
     return Finding(**{**asdict(found), "verdict": verdict})
+
+
+APPROVE, REJECT, PARTIAL = "Approve", "Reject", "Upload all but the suspicious schools"
+HELD = "held for a person"  # a district's status, and a date's, while a person decides
+DECISIONS = {APPROVE: "approved", REJECT: "rejected", PARTIAL: "partly approved"}
+PENDING, TIMED_OUT = None, "no decision"  # a hold waiting for a person; one nobody decided in time (asked again)
+
+
+def fingerprint(findings: list[Finding]) -> str:
+    """What a person decides on: a date's suspicious schools and their counts. The same data held again is not
+    asked about again; changed data is."""
+    import hashlib
+
+    key = sorted((f.school_id, f.records, f.students, f.absent_share) for f in findings)
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DatePlan:
+    """What the guard does with one date of the district's file."""
+
+    attendance_date: str
+    action: str  # "hold" (ask a person), "wait" (already asked), "drop" (rejected), "trim" (schools left out)
+    fingerprint: str
+    findings: list[Finding]
+    decided_by: str | None = None
+
+    @property
+    def schools(self) -> list[str]:
+        return [f.school_number or f.school_id for f in self.findings]
+
+
+def plan(verdict: Verdict, decisions: dict[tuple[str, str], dict], stale_before: str) -> list[DatePlan]:
+    """Per date with suspicious schools: ask (a new hold), keep waiting (a pending one), or apply what a person
+    decided on the same data; `decisions` are the ledger's holds by (date, fingerprint). Approved data passes. A
+    hold still pending though made before `stale_before` (its request is gone: the run deleted, say) asks again."""
+    by_date: dict[str, list[Finding]] = {}
+    for found in verdict.suspicious:
+        by_date.setdefault(found.attendance_date, []).append(found)
+    plans = []
+    for day, findings in sorted(by_date.items()):
+        mark = fingerprint(findings)
+        known = decisions.get((day, mark))
+        decision = known["decision"] if known else TIMED_OUT
+        if known and decision is PENDING and known["held_at"] < stale_before:
+            decision = TIMED_OUT
+        if decision == "approved":
+            continue
+        action = {"rejected": "drop", "partly approved": "trim", PENDING: "wait"}.get(decision, "hold")
+        plans.append(DatePlan(day, action, mark, findings, (known or {}).get("decided_by")))
+    return plans
+
+
+def date_status(action: str, decided_by: str | None) -> str:
+    """A date's status in the ledger after the guard's action on it."""
+    return {"hold": HELD, "wait": HELD, "trim": "uploaded without suspicious schools"}.get(
+        action, "held: rejected" + (f" by {decided_by}" if decided_by else ""))

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from clever_attendance.pipeline.guard import HELD, date_status
+
 COLUMNS = ["district", "status", "read", "delivered", "rejected", "superseded", "uploaded", "import",
            "extract_s", "transform_s", "upload_s", "latency_min"]
 
 
 def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
-    """A district's line from its tasks' XComs: counts, Safety Shield import, seconds per step."""
+    """A district's line from its tasks' XComs: counts, what the guard held, Safety Shield import, seconds per
+    step."""
     extract, transform, upload = pulled["extract"] or {}, pulled["transform"] or {}, pulled["upload"] or {}
+    held = transform.get("guard", {}).get("dates", {})
     counts = transform.get("counts", {})
     if upload.get("dry_run"):
         status = "dry run"
+    elif upload and any(what["action"] in ("hold", "wait") for what in held.values()):
+        status = HELD  # the rest of its window was uploaded
     elif upload:
         status = "uploaded" if upload.get("rows") else "no attendance"
     elif skipped:
@@ -29,7 +35,7 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
         "superseded": counts.get("superseded"), "uploaded": upload.get("imported"),
         "import": ", ".join(f"{u['uploadId']} {u['status']}" for u in uploads) or _preview(upload, transform),
         "extract_s": extract.get("seconds"), "transform_s": transform.get("seconds"),
-        "upload_s": upload.get("seconds"), "window": extract.get("window"),
+        "upload_s": upload.get("seconds"), "window": extract.get("window"), "held": held,
         "latency": latency(upload.get("completedAt"), transform.get("fresh") or {},
                            extract.get("last_attendance_sync")),
     }
@@ -75,4 +81,9 @@ def render(rows: list[dict]) -> str:
         if row["rejected_by_reason"]:
             reasons = ", ".join(f"{k} {v}" for k, v in row["rejected_by_reason"].items())
             lines.append(f"{row['district']} rejected: {reasons}")
+    for row in rows:
+        for day, what in (row.get("held") or {}).items():
+            said = "the guard would hold" if row["status"] == "dry run" else date_status(what["action"],
+                                                                                         what["decided_by"])
+            lines += [f"{row['district']} {day}: {said}:", *(f"  {line}" for line in what["lines"])]
     return "\n".join(lines)

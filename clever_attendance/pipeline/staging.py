@@ -41,6 +41,13 @@ def _lane(dag_id: str) -> str:
     return POLL if dag_id == EVENTS else dag_id
 
 
+def hold_folder(slug: str, review_run_id: str) -> ObjectStoragePath:
+    """Where a district's held rows wait for a person's decision (removed once it is made), created private."""
+    folder = root() / "_holds" / slug / _safe(review_run_id)
+    make_private(folder)
+    return folder
+
+
 def receipt_path(dag_id: str, slug: str, window: str) -> ObjectStoragePath:
     """The JSON receipt of a district's last successful upload for a window."""
     return root() / "_receipts" / _safe(_lane(dag_id)) / slug / f"{_safe(window)}.json"

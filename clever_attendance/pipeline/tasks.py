@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from clever_attendance.errors import LedgerUnavailableError
 from clever_attendance.pipeline import config, staging
 from clever_attendance.pipeline.window import Window
-from clever_attendance.settings import GROUP, LEDGER_CONN_ID
+from clever_attendance.settings import GROUP, LEDGER_CONN_ID, REVIEW
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,84 @@ def extract(context, slug: str, window: str) -> dict:
     return manifest
 
 
-def transform(slug: str, manifest: dict) -> dict:
+def transform(context, slug: str, window: str, manifest: dict) -> dict:
+    """The CSV and its rejects, then the data guard: `upload_path` is what to upload, `guard` what was held and
+    why (a dry run: what would be)."""
+    from clever_attendance.pipeline.holds import guard, request_review
     from clever_attendance.pipeline.reshape import reshape
 
     _, district = _district(slug)
-    return reshape(district, manifest)
+    staged = reshape(district, manifest)
+    found = guard(district, Window.parse(window), staged, context["dag"].dag_id, context["run_id"],
+                  bool(context["params"].get("dry_run")))
+    for line in found["suspicious"]:  # counts and shares of schools: no student data
+        log.warning("Clever district %s: suspicious: %s", slug, line)
+    for day, what in found["dates"].items():
+        log.warning("Clever district %s: %s: %s%s", slug, day, what["action"],
+                    " (dry run: nothing held)" if context["params"].get("dry_run") else "")
+    if found["review"]:
+        started = request_review(found["review"]["run_id"], found["review"]["conf"], context["ti"])
+        log.warning("Clever district %s: a person is asked to decide in run %s of %s%s", slug,
+                    found["review"]["run_id"], REVIEW, "" if started else " (asked before)")
+    return {**staged, "upload_path": found.pop("upload_path"), "guard": found}
+
+
+def decide_upload(context, decision: dict) -> dict:
+    """The review's file to upload, as the person decided, and where to upload it."""
+    from clever_attendance.pipeline.holds import deliver
+
+    conf = context["dag_run"].conf
+    _, district = _district(conf["district"])
+    return {**deliver(conf, decision["chosen_options"][0]), "decided_by": who(decision),
+            "safety_shield_district_id": district.safety_shield_district_id,
+            "safety_shield_conn_id": district.safety_shield_conn_id, "max_reject_share": district.max_reject_share}
+
+
+def who(decision: dict | None) -> str | None:
+    user = (decision or {}).get("responded_by_user") or {}
+    return user.get("name") or user.get("id")
+
+
+def record_review(context) -> dict:
+    """The decision in the ledger: the holds it settles, and the held dates' outcome under the review's run."""
+    from clever_attendance.ledger.record import RunEntry
+    from clever_attendance.pipeline.guard import DECISIONS, TIMED_OUT
+    from clever_attendance.pipeline.holds import decide
+
+    conf, ti, dag_run = context["dag_run"].conf, context["ti"], context["dag_run"]
+    decision = ti.xcom_pull(task_ids="decide")
+    delivered, upload = ti.xcom_pull(task_ids="deliver"), ti.xcom_pull(task_ids="upload")
+    verdict = DECISIONS[decision["chosen_options"][0]] if decision else TIMED_OUT
+    by = who(decision)
+    failed = bool(delivered and delivered["rows"] and not upload)
+    status = ("failed at upload" if failed else
+              {"approved": "uploaded", "partly approved": "uploaded without suspicious schools"}.get(
+                  verdict, f"held: {verdict}" + (f" by {by}" if by else "")))
+    entry = RunEntry(dag_run.dag_id, dag_run.run_id, getattr(dag_run.run_type, "value", str(dag_run.run_type)))
+    for held in conf["dates"]:
+        counts = dict(held["counts"])
+        if status == "uploaded without suspicious schools":
+            left_out = counts["delivered"] - delivered["rows_by_date"].get(held["date"], 0)
+            counts.update(delivered=counts["delivered"] - left_out, rejected=counts["rejected"] + left_out,
+                          rejected_by_reason={**counts["rejected_by_reason"], "left_out_by_a_person": left_out})
+        entry.deliveries.append({
+            "district": conf["district"], "attendance_date": held["date"], "window": conf["window"],
+            "status": status, **{k: counts.get(k) for k in ("read", "delivered", "rejected", "superseded")},
+            "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})),
+            "import_ids": ",".join(u["uploadId"] for u in (upload or {}).get("uploads", [])) or None,
+            "completed_at": (upload or {}).get("completedAt")})
+    settings = config.load()
+    _record(entry, settings.rejects_retention_days)
+    decide(conf, verdict, by, keep_files=failed)
+    if failed:
+        raise AirflowFailException(f"Clever district {conf['district']}: the held rows were {verdict} by {by} but "
+                                   "not uploaded: clear the review's upload task")
+    if verdict == TIMED_OUT:  # recorded; and the run shows what happened: nobody decided, nothing went
+        raise AirflowFailException(f"Clever district {conf['district']}: no decision on the held dates in "
+                                   f"{conf['hold_timeout_hours']:g} hours: nothing of them was uploaded")
+    log.info("Clever district %s: %s held %s: %s", conf["district"], ", ".join(d["date"] for d in conf["dates"]),
+             verdict + (f" by {by}" if by else ""), status)
+    return {"decision": verdict, "decided_by": by, "status": status}
 
 
 def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:

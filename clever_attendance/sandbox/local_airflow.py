@@ -110,6 +110,7 @@ def serving_env(env: dict[str, str], port: int) -> dict[str, str]:
     return {**env, "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",  # a person's decision overdue: seen soon
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
 
 

@@ -1,0 +1,50 @@
+"""The data guard's review: a person's decision on a district's held dates, in a run of `clever_attendance_review`
+of its own (so that the district's run ends and the next polls go on while a person decides). `HoldDecision` is
+Airflow's human-in-the-loop operator: the request waits in Browse → Required Actions, with counts and shares only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Context
+
+from clever_attendance.pipeline.guard import APPROVE, PARTIAL, REJECT
+
+
+def body(conf: dict, district: dict) -> str:
+    """What the person reads in Required Actions: the suspicious schools' counts and shares, and the choices."""
+    dates = ", ".join(d["date"] for d in conf["dates"])
+    lines = "\n".join(f"- {line}" for d in conf["dates"] for line in d["lines"])
+    hours = conf["hold_timeout_hours"]
+    return (
+        f"Clever attendance of **{district['name']}** (slug {district['slug']}, Clever district "
+        f"{district['clever_district_id']}, Safety Shield {district['safety_shield_district_id']}) for **{dates}** "
+        f"looks wrong next to its schools' last school days, so those dates' {conf['rows']} rows were not "
+        f"uploaded. The rest of the district's attendance was.\n\n{lines}\n\n"
+        f"**{APPROVE}** uploads the held rows as they are. **{REJECT}** uploads none of them: a later run asks "
+        f"again only if Clever's data for those schools changes. **{PARTIAL}** uploads the other schools' rows "
+        f"of those dates.\n\nWith no decision in {hours:g} hours nothing is uploaded, the district's team gets a "
+        f"notice, and a later run asks again."
+    )
+
+
+class HoldDecision(HITLOperator):
+    """A person's decision on the held dates of the review run's conf; waits `hold_timeout_hours` at most, then
+    fails (HITLTimeoutError): never a silent upload."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(subject="Clever attendance held for a person", options=[APPROVE, REJECT, PARTIAL],
+                         **kwargs)
+
+    def execute(self, context: Context):
+        from clever_attendance.pipeline import config
+
+        conf = context["dag_run"].conf
+        district = config.load().district(conf["district"]).alert_identity()
+        self.subject = f"Clever attendance of {district['name']} held: {', '.join(d['date'] for d in conf['dates'])}"
+        self.body = body(conf, district)
+        self.response_timeout = timedelta(hours=float(conf["hold_timeout_hours"]))
+        return super().execute(context)
