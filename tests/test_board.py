@@ -92,6 +92,13 @@ def ledger(tmp_path_factory):
         {"district": "shelbyville", "attendance_date": days[1], "window": f"{days[1]}_{days[1]}",
          "status": "failed at extract", "last_attendance_sync": sync}]
     write(made, today_run, 30, NOW - timedelta(minutes=5))
+    from clever_attendance.ledger.tables import holds
+
+    with made.begin() as db:  # the guard held springfield's school 101 today; nobody has decided yet
+        db.execute(holds.insert().values(
+            district="springfield", attendance_date=days[1], fingerprint="f1", dag_id="clever_attendance",
+            run_id="manual__today", review_run_id=f"hold__springfield__{days[1]}__f1", held_at="2026-12-03T12:00:00Z",
+            findings=f"{days[1]} school 101: absent share jumped: 100 records, 100 students, 100% absent"))
     return path, days
 
 
@@ -160,6 +167,11 @@ def test_the_page_says_where_each_district_stands(client, ledger):
     assert spring[8] == "manual__today"
     assert (shelby[1], shelby[4], shelby[5]) == (yesterday, "failed at extract", "")
     assert shelby[3] == "caught up", "its newest sync is the one yesterday's upload delivered"
+    (_, waiting), = Tables(page).tables["waiting"]
+    assert waiting[:3] == ["springfield", today, f"{today} school 101: absent share jumped: 100 records, 100 "
+                                                 "students, 100% absent"] and waiting[4] == "decide"
+    assert (f'/dags/clever_attendance_review/runs/hold__springfield__{today}__f1/tasks/decide/required_actions" '
+            'target="_top">decide</a>') in page
     grid = rows(page, "grid")
     assert grid["springfield springfield public schools"][1:] == [
         f"springfield {yesterday}: uploaded · 297 rows delivered · 3 rejected (1.0%)",
@@ -194,6 +206,8 @@ def test_a_runs_tab_says_what_it_synced(client, ledger):
     assert outcome[f"springfield {today}"][2:6] == ["uploaded", "301", "299", "2"]
     assert outcome[f"shelbyville {today}"][2:4] == ["failed at extract", ""]
     assert other.status_code == 200 and "not a Clever attendance DAG" in other.text
+    (_, held), = Tables(page).tables["holds"]
+    assert held[:2] == ["springfield", today] and "absent share jumped" in held[2]
 
 
 def test_the_plugin_puts_a_page_in_browse_and_a_tab_on_runs(client):

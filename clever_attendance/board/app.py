@@ -21,9 +21,9 @@ from clever_attendance.board import pages
 from clever_attendance.hooks.ledger import LedgerHook
 from clever_attendance.ledger import read
 from clever_attendance.pipeline import config
-from clever_attendance.settings import BOARD_PREFIX, DAILY, EVENTS, POLL
+from clever_attendance.settings import BOARD_PREFIX, DAILY, EVENTS, POLL, REVIEW
 
-DAG_IDS = (POLL, DAILY, EVENTS)
+DAG_IDS = (POLL, DAILY, EVENTS, REVIEW)
 DRILL_DAYS = 45  # a district's page: its dates of the last this many days
 
 
@@ -63,7 +63,8 @@ def create_app() -> FastAPI:
             dates = read.school_days(db, today)
             cells = read.grid(db, dates)
             lines = read.overview(db, known, now, dates, cells)
-        return pages.board(links(request), known, now, lines, dates, cells)
+            waiting = read.waiting(db)
+        return pages.board(links(request), known, now, lines, dates, cells, waiting)
 
     @app.get("/districts/{slug}", response_class=HTMLResponse, dependencies=[Depends(reader)])
     def district(request: Request, slug: str) -> str:
@@ -89,8 +90,8 @@ def create_app() -> FastAPI:
         if dag_id not in DAG_IDS:  # Airflow 3.3 shows a plugin's tab on every DAG's runs
             return pages.not_ours(dag_id)
         with LedgerHook().get_conn().connect() as db:
-            rows = read.run_outcome(db, dag_id, run_id)
-        return pages.run(links(request), settings(), dag_id, run_id, rows)
+            rows, holds = read.run_outcome(db, dag_id, run_id), read.run_holds(db, dag_id, run_id)
+        return pages.run(links(request), settings(), dag_id, run_id, rows, holds)
 
     return app
 

@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 
 from clever_attendance.ledger.read import DistrictLine, share
 from clever_attendance.pipeline.config import District, Settings
+from clever_attendance.settings import REVIEW
 
 SPARK_WIDTH, SPARK_HEIGHT = 120, 22
 
@@ -32,6 +33,10 @@ class Links:
 
     def airflow_run(self, dag_id: str, run_id: str) -> str:
         return f"{self.airflow}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+
+    def decide(self, review_run_id: str) -> str:
+        """Where a person decides on a hold: its review run's request in Required Actions."""
+        return f"{self.airflow_run(REVIEW, review_run_id)}/tasks/decide/required_actions"
 
 
 @cache
@@ -118,10 +123,10 @@ def _render(name: str, **values) -> str:
 
 
 def board(links: Links, settings: Settings, now: datetime, lines: list[DistrictLine], dates: list[str],
-          cells: dict[tuple[str, str], dict]) -> str:
-    """The page: one row per district, then the grid of recent school days."""
+          cells: dict[tuple[str, str], dict], waiting: list[dict]) -> str:
+    """The page: what waits for a person, one row per district, then the grid of recent school days."""
     zones = {d.slug: d.timezone for d in settings.districts}
-    return _render("board.html", links=links, lines=lines, dates=dates, cells=cells, zones=zones,
+    return _render("board.html", links=links, lines=lines, dates=dates, cells=cells, zones=zones, waiting=waiting,
                    as_of=now.astimezone(zone(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
@@ -131,11 +136,12 @@ def district(links: Links, found: District, rows: list[dict], now: datetime) -> 
                    as_of=now.astimezone(zone(found.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
-def run(links: Links, settings: Settings, dag_id: str, run_id: str, rows: list[dict]) -> str:
-    """A run's tab: the attendance dates it synced and each district's outcome."""
+def run(links: Links, settings: Settings, dag_id: str, run_id: str, rows: list[dict], holds: list[dict]) -> str:
+    """A run's tab: the attendance dates it synced, each district's outcome, and what the guard held and why."""
     dates = sorted({r["attendance_date"] for r in rows})
     zones = {d.slug: d.timezone for d in settings.districts}
-    return _render("run.html", links=links, dag_id=dag_id, run_id=run_id, rows=rows, dates=dates, zones=zones)
+    return _render("run.html", links=links, dag_id=dag_id, run_id=run_id, rows=rows, dates=dates, zones=zones,
+                   holds=holds)
 
 
 def not_ours(dag_id: str) -> str:

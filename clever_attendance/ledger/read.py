@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from clever_attendance.ledger.tables import deliveries, district_days, rejects
+from clever_attendance.ledger.tables import deliveries, district_days, holds, rejects
 from clever_attendance.pipeline.config import Settings
 
 SCHOOL_DAYS = 30  # the board's grid and sparklines: the last this many school days
@@ -130,3 +130,18 @@ def run_outcome(db: sa.Connection, dag_id: str, run_id: str) -> list[dict]:
     found = db.execute(sa.select(deliveries).where(deliveries.c.dag_id == dag_id, deliveries.c.run_id == run_id)
                        .order_by(deliveries.c.district, deliveries.c.attendance_date))
     return [{**r._mapping, "rejected_by_reason": json.loads(r.rejected_by_reason or "{}")} for r in found]
+
+
+def _holds(where) -> sa.Select:
+    return sa.select(holds).where(where).order_by(holds.c.held_at, holds.c.district, holds.c.attendance_date)
+
+
+def waiting(db: sa.Connection) -> list[dict]:
+    """Holds a person has not decided on yet, oldest first."""
+    return [dict(r._mapping) for r in db.execute(_holds(holds.c.decision.is_(None)))]
+
+
+def run_holds(db: sa.Connection, dag_id: str, run_id: str) -> list[dict]:
+    """The holds a run made, or decided (a review run)."""
+    made = sa.and_(holds.c.dag_id == dag_id, holds.c.run_id == run_id)
+    return [dict(r._mapping) for r in db.execute(_holds(sa.or_(made, holds.c.review_run_id == run_id)))]
