@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from clever_attendance.demo.__main__ import last_school_day
 from clever_attendance.pipeline import config
+from clever_attendance.sandbox.local_airflow import LocalAirflow
 from clever_attendance.sandbox.process import running_sandbox
 from clever_attendance.sandbox.wiring import AIRFLOW, ROOT, airflow, airflow_env, prepare
 from clever_attendance.settings import DAILY
@@ -30,6 +31,7 @@ DAYS = 5  # school days synced at start, besides the one the daily DAG's schedul
 def sync_recent_days(env: dict[str, str]) -> list[str]:
     """Trigger the daily DAG for the school days before the last one, then unpause it (its schedule runs the
     last); the attendance dates."""
+    LocalAirflow(env, WORK / "standalone.log").wait_for_dag(DAILY)  # parsed by the dag-processor
     settings = config.load()
     tz = ZoneInfo(settings.timezone)
     days, day = [], last_school_day(datetime.now(tz).date())
