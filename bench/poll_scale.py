@@ -44,7 +44,7 @@ from clever_attendance.sandbox.testing import copies_file
 from clever_attendance.sandbox.truth import configured_truth
 from clever_attendance.sandbox.upload_store import imported_rows
 from clever_attendance.sandbox.wiring import ROOT, airflow_env
-from clever_attendance.settings import EVENTS, POLL
+from clever_attendance.settings import EVENTS, POLL, REVIEW
 
 PARSE = """
 import json, time
@@ -69,7 +69,7 @@ def parse_times(count: int, work: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", PARSE.format(dags=str(ROOT / "dags"))], env=env, check=True,
                          capture_output=True, text=True).stdout
     found = json.loads(out.strip().splitlines()[-1])
-    assert not found["errors"] and found["dags"] == sorted([POLL, "clever_attendance_daily", EVENTS]), found
+    assert not found["errors"] and found["dags"] == sorted([POLL, "clever_attendance_daily", EVENTS, REVIEW]), found
     return found
 
 

@@ -149,3 +149,21 @@ def test_rejects_csv_columns_are_the_ledgers():
 
     assert set(REJECT_COLUMNS) <= set(tables.rejects.c.keys())
     assert not {"Student_Number", "student_number", "name", "first_name"} & set(tables.rejects.c.keys())
+
+
+def test_a_ledger_that_cannot_be_reached_is_named_and_retried(monkeypatch):
+    import json
+
+    from clever_attendance.errors import LedgerUnavailableError
+    from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
+    from clever_attendance.retry_policy import Decision, rule_for
+    from clever_attendance.sandbox.local_airflow import free_port
+
+    monkeypatch.setenv("AIRFLOW_CONN_ATTENDANCE_LEDGER", json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "port": free_port(), "login": "nobody", "schema": "ledger"}))
+    with pytest.raises(LedgerUnavailableError) as raised:
+        with ledger_errors("reading the history of district springfield"), LedgerHook().get_conn().connect():
+            pass
+    assert str(raised.value) == ("the attendance ledger (connection attendance_ledger) failed reading the history "
+                                 "of district springfield: OperationalError")
+    assert rule_for(raised.value).decision is Decision.RETRY

@@ -301,9 +301,13 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
         stands = {r.attendance_date: r.status for r in db.execute(sa.select(tables.district_days).where(
             tables.district_days.c.district == "springfield",
             tables.district_days.c.attendance_date.in_(["2026-11-12", "2026-11-13"])))}
+        history = {(r.district, r.attendance_date) for r in db.execute(sa.select(tables.school_days).where(
+            tables.school_days.c.attendance_date.in_(["2026-11-12", "2026-11-13"])))}
     assert decided == {("2026-11-13", "approved", "admin", approve_run),
                        ("2026-11-12", "rejected", "admin", reject_run)}
     assert stands == {"2026-11-13": "uploaded", "2026-11-12": "held: rejected by admin"}
+    # a held day never becomes a school's usual; shelbyville's ordinary days do
+    assert history == {("shelbyville", "2026-11-12"), ("shelbyville", "2026-11-13")}
 
 
 def test_a_hold_nobody_decides_fails_with_a_notice_and_uploads_nothing(cluster, districts, smtp):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import sqlalchemy as sa
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from clever_attendance.errors import LedgerUnavailableError
 from clever_attendance.settings import LEDGER_CONN_ID, LEDGER_FILE
 
 
@@ -46,6 +49,17 @@ class LedgerHook(BaseHook):
         except (sa.exc.SQLAlchemyError, ValueError) as error:
             return False, f"the attendance ledger did not answer: {type(error).__name__}"
         return True, "the attendance ledger answered"
+
+
+@contextmanager
+def ledger_errors(doing: str) -> Iterator[None]:
+    """A database failure of the ledger as LedgerUnavailableError (retried), naming the ledger and what was being
+    done, never the rows."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as error:
+        raise LedgerUnavailableError(f"the attendance ledger (connection {LEDGER_CONN_ID}) failed {doing}: "
+                                     f"{type(error).__name__}") from None
 
 
 def ledger_url(conn: Connection) -> sa.URL:

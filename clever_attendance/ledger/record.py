@@ -38,10 +38,12 @@ class RunEntry:
             found = pd.read_csv(rejects_csv, dtype=str, keep_default_na=False)
             self.rejects.append(found.drop(columns=[c for c in found if c not in rejects.c]).assign(
                 district=row["district"]))
-        if school_days_csv and row["status"] == "uploaded":
-            dates = [str(day) for day in Window.parse(window).dates()]
-            self.school_days.append((row["district"], dates, pd.read_csv(school_days_csv, dtype={"school_id": str,
-                                     "school_number": str, "attendance_date": str}, keep_default_na=False)))
+        if school_days_csv and row["status"] in ("uploaded", HELD):  # what reached Safety Shield: not held dates
+            held = set(row.get("held") or {})
+            dates = [str(day) for day in Window.parse(window).dates() if str(day) not in held]
+            found = pd.read_csv(school_days_csv, dtype={"school_id": str, "school_number": str,
+                                                        "attendance_date": str}, keep_default_na=False)
+            self.school_days.append((row["district"], dates, found[~found["attendance_date"].isin(held)]))
 
 
 def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None) -> list[dict]:

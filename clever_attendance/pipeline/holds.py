@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from airflow.sdk import ObjectStoragePath
 
 from clever_attendance.errors import GuardError
-from clever_attendance.hooks.ledger import LedgerHook
+from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
 from clever_attendance.ledger.tables import holds, school_days
 from clever_attendance.pipeline import guard as rules
 from clever_attendance.pipeline import staging
@@ -75,7 +75,7 @@ def guard(district: District, window: Window, staged: dict, dag_id: str, run_id:
     out = {"upload_path": staged["csv_path"], "suspicious": [], "no_baseline": 0, "dates": {}, "review": None}
     if not district.guard.enabled:
         return out
-    with LedgerHook().get_conn().connect() as db:
+    with ledger_errors(f"reading the history of district {district.slug}"), LedgerHook().get_conn().connect() as db:
         since = str(window.start - timedelta(days=HISTORY_DAYS))
         history = [dict(r._mapping) for r in db.execute(sa.select(school_days).where(
             school_days.c.district == district.slug, school_days.c.attendance_date >= since,
@@ -111,7 +111,8 @@ def _hold(district: District, window: Window, asked: list[rules.DatePlan], kept:
     """Keep the newly held dates' rows for the review and mark them pending in the ledger; the review's run id and
     its conf."""
     marks = hashlib.sha256("".join(p.fingerprint for p in asked).encode()).hexdigest()[:10]
-    review_run_id = f"hold__{district.slug}__{asked[0].attendance_date}__{marks}"
+    # the moment too: the same data asked about again after a timeout is a new request, and a new run
+    review_run_id = f"hold__{district.slug}__{asked[0].attendance_date}__{marks}__{now:%Y%m%dT%H%M%S}"
     held_dates = {csv_date(p.attendance_date) for p in asked}
     held, _ = split(kept, lambda row: row[2] in held_dates)
     folder = staging.hold_folder(district.slug, review_run_id)
@@ -121,7 +122,8 @@ def _hold(district: District, window: Window, asked: list[rules.DatePlan], kept:
              "review_run_id": review_run_id, "held_at": iso(now), "decision": None, "decided_by": None,
              "decided_at": None} for p in asked]
     key = sa.tuple_(holds.c.district, holds.c.attendance_date, holds.c.fingerprint)
-    with LedgerHook().get_conn().begin() as db:  # asked again after a timeout: the same key, a new request
+    # asked again after a timeout: the same key, a new request
+    with ledger_errors(f"holding dates of district {district.slug}"), LedgerHook().get_conn().begin() as db:
         db.execute(holds.delete().where(key.in_([(r["district"], r["attendance_date"], r["fingerprint"])
                                                  for r in rows])))
         db.execute(holds.insert(), rows)
@@ -175,13 +177,15 @@ def deliver(conf: dict, chosen: str) -> dict:
             "rows_by_date": rows_by_date}
 
 
-def decide(conf: dict, decision: str, decided_by: str | None, keep_files: bool = False,
+def decide(conf: dict, decision: str, decided_by: str | None, keep_files: bool, retention_days: int,
            now: datetime | None = None) -> None:
-    """Record the decision on the review's holds, and let go of their files (kept while an upload is owed)."""
+    """Record the decision on the review's holds, and let go of their files: kept while an upload is owed, and
+    those of a rejected hold for a person to look into, `retention_days` (the rejects'); older ones go here."""
     key = sa.tuple_(holds.c.attendance_date, holds.c.fingerprint)
-    with LedgerHook().get_conn().begin() as db:
+    with ledger_errors(f"recording a decision on district {conf['district']}"), LedgerHook().get_conn().begin() as db:
         db.execute(holds.update().where(holds.c.district == conf["district"],
                                         key.in_([(d["date"], d["fingerprint"]) for d in conf["dates"]]))
                    .values(decision=decision, decided_by=decided_by, decided_at=iso(now or datetime.now(UTC))))
     if not keep_files:
         staging.remove(ObjectStoragePath(conf["held_path"]).parent)
+    staging.remove_older(staging.root() / "_holds", (now or datetime.now(UTC)) - timedelta(days=retention_days))

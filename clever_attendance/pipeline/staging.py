@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
@@ -119,6 +120,18 @@ def open_private(path: ObjectStoragePath, mode: str = "wb"):
         fd = os.open(path.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         return os.fdopen(fd, mode)
     return path.open(mode)
+
+
+def remove_older(folder: ObjectStoragePath, before: datetime) -> None:
+    """Delete the sub-folders of each sub-folder of `folder` last changed before `before` (held files of a
+    district past their retention)."""
+    if not folder.exists():
+        return
+    for district in folder.iterdir():
+        for kept in district.iterdir():
+            changed = kept.stat().st_mtime  # seconds on a disk; a datetime from an object store
+            if (changed if isinstance(changed, datetime) else datetime.fromtimestamp(changed, UTC)) < before:
+                remove(kept)
 
 
 def remove(folder: ObjectStoragePath) -> None:

@@ -9,10 +9,9 @@ from datetime import timedelta
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from clever_attendance.errors import LedgerUnavailableError
 from clever_attendance.pipeline import config, staging
 from clever_attendance.pipeline.window import Window
-from clever_attendance.settings import GROUP, LEDGER_CONN_ID, REVIEW
+from clever_attendance.settings import GROUP, REVIEW
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ def record_review(context) -> dict:
             "completed_at": (upload or {}).get("completedAt")})
     settings = config.load()
     _record(entry, settings.rejects_retention_days)
-    decide(conf, verdict, by, keep_files=failed)
+    decide(conf, verdict, by, failed or verdict == "rejected", settings.rejects_retention_days)
     if failed:
         raise AirflowFailException(f"Clever district {conf['district']}: the held rows were {verdict} by {by} but "
                                    "not uploaded: clear the review's upload task")
@@ -135,16 +134,11 @@ def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:
 
 def _record(entry, retention_days: int) -> None:
     """The run in the attendance ledger; a database failure names the ledger, never the rows."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from clever_attendance.hooks.ledger import LedgerHook
+    from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
     from clever_attendance.ledger.record import write
 
-    try:
+    with ledger_errors(f"recording run {entry.run_id}"):
         write(LedgerHook().get_conn(), entry, retention_days)
-    except SQLAlchemyError as error:
-        raise LedgerUnavailableError(f"the attendance ledger (connection {LEDGER_CONN_ID}) failed recording run "
-                                     f"{entry.run_id}: {type(error).__name__}") from None
 
 
 def report(context, targets: list[dict]) -> list[dict]:
