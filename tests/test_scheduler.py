@@ -1,5 +1,6 @@
 """With a real scheduler (airflow standalone, LocalExecutor, a triggerer): a backfill, a Deadline Alert by
-e-mail, an import waited for in the triggerer, and the watcher's event-driven sync of one district.
+e-mail, an import waited for in the triggerer, the watcher's event-driven sync of one district, the data guard's
+holds decided (or not) by a person, and the Attendance board in a real browser.
 
 The metadata database is PostgreSQL: Airflow refuses to create a backfill on SQLite while the
 scheduler runs ("not supported on SQLite under concurrent access").
@@ -181,64 +182,6 @@ def test_a_district_whose_clever_sync_moves_is_synced_alone_by_the_watchers_even
     assert posted(springfield) > before["springfield"]
 
 
-def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(cluster, districts):
-    import sqlalchemy as sa
-
-    from clever_attendance.hooks.ledger import engine
-    from clever_attendance.ledger import read, tables
-    from clever_attendance.sandbox.browser import artifacts, chromium, framed_table, sign_in
-
-    sandbox, airflow, settings = cluster
-    airflow.cli("dags", "unpause", "clever_attendance")
-    try:
-        airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "board_run", "--conf",
-                    json.dumps({"start_date": "2026-11-19", "end_date": "2026-11-20", "force": True}))
-        wait_for("the run board_run", lambda: airflow.run_states("clever_attendance").get("board_run") in (
-            "success", "failed"), 300, every=2)
-    finally:
-        airflow.cli("dags", "pause", "clever_attendance")
-    assert airflow.run_states("clever_attendance")["board_run"] == "success"
-    ledger = engine(sa.make_url("sqlite:///" + json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])["host"]))
-    with ledger.connect() as db:
-        run = read.run_outcome(db, "clever_attendance", "board_run")
-        stands = read.grid(db, ["2026-11-19", "2026-11-20"])
-        last_delivered = dict(db.execute(sa.select(tables.district_days.c.district,
-                                                   sa.func.max(tables.district_days.c.attendance_date))
-                                         .where(tables.district_days.c.delivered > 0)
-                                         .group_by(tables.district_days.c.district)).all())
-    thursday = date(2026, 11, 19)
-    for slug in ("springfield", "shelbyville"):  # the ledger holds what Safety Shield got
-        truth = configured_truth(districts[slug], settings.district(slug), thursday, thursday, NOW)
-        assert next(r["delivered"] for r in run if (r["district"], r["attendance_date"]) == (slug, "2026-11-19")) \
-            == len(truth.rows)
-    base = airflow.env["AIRFLOW__API__BASE_URL"]
-    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
-                          .read_text())["admin"]
-    with chromium() as browser:
-        sign_in(browser, base, "admin", password)
-        lines = {attrs["district"].split()[0]: cells
-                 for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "districts")}
-        browser.save_screenshot(str(artifacts() / "attendance-board.png"))
-        grid = {attrs["district"].split()[0]: cells
-                for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "grid")}
-        tab = framed_table(browser, f"{base}/dags/clever_attendance/runs/board_run/plugin/attendance", "outcome")
-        browser.save_screenshot(str(artifacts() / "attendance-run-tab.png"))
-    assert sorted(lines) == ["shelbyville", "springfield"]
-    for slug in lines:
-        friday = stands[(slug, "2026-11-20")]
-        assert lines[slug][1] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
-        assert lines[slug][8] == "board_run", "the last run"
-        for day in ("2026-11-19", "2026-11-20"):
-            row = stands[(slug, day)]
-            assert (f"{slug} {day}: uploaded · {row['delivered']} rows delivered · {row['rejected']} rejected "
-                    f"({row['rejected'] / row['read']:.1%})") in grid[slug], f"{slug} {day}, as the ledger holds it"
-        assert friday["status"] == "uploaded" and friday["delivered"] > 0
-    shown = {(attrs["district"], attrs["date"]): cells[2:6] for attrs, cells in tab}
-    assert shown == {(r["district"], r["attendance_date"]): [r["status"], str(r["read"]), str(r["delivered"]),
-                                                             str(r["rejected"])] for r in run}
-
-
-
 def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, districts, smtp):
     """History first (two school weeks delivered), then broken feeds: a school of springfield all absent on one
     date, a school missing on another. Each holds springfield's date for a person while shelbyville's normal day
@@ -340,6 +283,63 @@ def test_a_hold_nobody_decides_fails_with_a_notice_and_uploads_nothing(cluster, 
     assert subject == "[Clever attendance] shelbyville: decide failed: no decision in time"
     assert "Shelbyville Unified (slug shelbyville" in body and "nothing of them was uploaded" in body
     assert posted(sandbox, shelbyville) == before, "never a silent upload"
+
+
+def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(cluster, districts):
+    import sqlalchemy as sa
+
+    from clever_attendance.hooks.ledger import engine
+    from clever_attendance.ledger import read, tables
+    from clever_attendance.sandbox.browser import artifacts, chromium, framed_table, sign_in
+
+    sandbox, airflow, settings = cluster
+    airflow.cli("dags", "unpause", "clever_attendance")
+    try:
+        airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "board_run", "--conf",
+                    json.dumps({"start_date": "2026-11-19", "end_date": "2026-11-20", "force": True}))
+        wait_for("the run board_run", lambda: airflow.run_states("clever_attendance").get("board_run") in (
+            "success", "failed"), 300, every=2)
+    finally:
+        airflow.cli("dags", "pause", "clever_attendance")
+    assert airflow.run_states("clever_attendance")["board_run"] == "success"
+    ledger = engine(sa.make_url("sqlite:///" + json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])["host"]))
+    with ledger.connect() as db:
+        run = read.run_outcome(db, "clever_attendance", "board_run")
+        stands = read.grid(db, ["2026-11-19", "2026-11-20"])
+        last_delivered = dict(db.execute(sa.select(tables.district_days.c.district,
+                                                   sa.func.max(tables.district_days.c.attendance_date))
+                                         .where(tables.district_days.c.delivered > 0)
+                                         .group_by(tables.district_days.c.district)).all())
+    thursday = date(2026, 11, 19)
+    for slug in ("springfield", "shelbyville"):  # the ledger holds what Safety Shield got
+        truth = configured_truth(districts[slug], settings.district(slug), thursday, thursday, NOW)
+        assert next(r["delivered"] for r in run if (r["district"], r["attendance_date"]) == (slug, "2026-11-19")) \
+            == len(truth.rows)
+    base = airflow.env["AIRFLOW__API__BASE_URL"]
+    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
+                          .read_text())["admin"]
+    with chromium() as browser:
+        sign_in(browser, base, "admin", password)
+        lines = {attrs["district"].split()[0]: cells
+                 for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "districts")}
+        browser.save_screenshot(str(artifacts() / "attendance-board.png"))
+        grid = {attrs["district"].split()[0]: cells
+                for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "grid")}
+        tab = framed_table(browser, f"{base}/dags/clever_attendance/runs/board_run/plugin/attendance", "outcome")
+        browser.save_screenshot(str(artifacts() / "attendance-run-tab.png"))
+    assert sorted(lines) == ["shelbyville", "springfield"]
+    for slug in lines:
+        friday = stands[(slug, "2026-11-20")]
+        assert lines[slug][1] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
+        assert lines[slug][8] == "board_run", "the last run"
+        for day in ("2026-11-19", "2026-11-20"):
+            row = stands[(slug, day)]
+            assert (f"{slug} {day}: uploaded · {row['delivered']} rows delivered · {row['rejected']} rejected "
+                    f"({row['rejected'] / row['read']:.1%})") in grid[slug], f"{slug} {day}, as the ledger holds it"
+        assert friday["status"] == "uploaded" and friday["delivered"] > 0
+    shown = {(attrs["district"], attrs["date"]): cells[2:6] for attrs, cells in tab}
+    assert shown == {(r["district"], r["attendance_date"]): [r["status"], str(r["read"]), str(r["delivered"]),
+                                                             str(r["rejected"])] for r in run}
 
 
 def poll(airflow, run_id: str, start: str, end: str, districts: list[str] | None = None, force: bool = True) -> None:
