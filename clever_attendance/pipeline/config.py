@@ -1,9 +1,13 @@
-"""The districts file: which districts to sync and how, validated with errors that name the field."""
+"""The districts file: which districts to sync and how, validated with errors that name the field.
+
+The file is untrusted input: it is read strictly (no YAML aliases, no key given twice, no unknown key, no coercion
+of a quoted 'false' to true) and every value is bounded, so a hostile file is refused with a short message."""
 
 from __future__ import annotations
 
 import os
 import re
+import reprlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,13 +15,26 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from yaml.composer import Composer
 
 from clever_attendance.errors import ConfigError
 from clever_attendance.settings import CLEVER_CONN_ID, SAFETY_SHIELD_CONN_ID
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "include" / "districts.yaml"
-SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: a thousand districts in a tenth of the time
-SLUG = re.compile(r"^[a-z0-9_]+$")
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 10  # the shipped file nests 6 deep: the file, districts, a district, its code_map, a rule, a value
+MAX_NODES = 250_000  # values: 1,000 districts hold 10,000 (50,000 with rules and schools); 5 MB of them load in 30 s
+MAX_MESSAGE = 1000
+# every pattern is matched whole (fullmatch): `$` alone would let a trailing newline through
+SLUG = re.compile(r"[a-z0-9_]{1,64}")
+CLEVER_ID = re.compile(r"[0-9a-f]{24}")
+EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+USER_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*")
+DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]{0,17})")
+# control characters, line separators, bidi overrides (text that reads otherwise than it is) and lone surrogates
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 STATUSES = ("present", "absent", "tardy")
 TYPES = ("daily", "section")
 PRESENCES = ("Present", "Absent")
@@ -27,6 +44,19 @@ DEFAULT_CODE_MAP = [
     {"status": "tardy", "att_code": "T"},
     {"status": "absent", "att_code": "A"},
 ]
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 80
+_repr.maxlevel = 3
+_show = _repr.repr  # a value in a message: never the whole of a huge one
+
+
+def _error(message: str) -> ConfigError:
+    return ConfigError(message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "...")
+
+
+def _first(keys: set) -> Any:
+    return min(keys, key=str)  # keys of any YAML type: sorted() would fail on a mix of str and int
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,9 @@ class District:
     alert_emails: tuple[str, ...] = ()
     watch: bool = True  # the triggerer watches its last_attendance_sync (when watch_interval_seconds > 0)
     guard: Guard = Guard()
+    # Airflow user ids (the auth manager's: the username with the simple one, the numeric id with FAB) who may decide
+    # the guard's holds of the district; empty: whoever may edit the review DAG's task instances
+    reviewers: tuple[str, ...] = ()
 
     def alert_identity(self) -> dict[str, str]:
         """How alerts name the district."""
@@ -97,6 +130,7 @@ class Settings:
     deadline_alerts: bool = True
     watch_interval_seconds: float = 60.0  # 0: no watcher, the polling DAG alone
     rejects_retention_days: int = 30  # the ledger keeps each run's rejects this long
+    staging_retention_days: int = 3  # the staged files of a failed or dry run are kept this long for diagnosis
     source: str = field(default="", compare=False)
 
     def watched(self) -> list[District]:
@@ -112,15 +146,97 @@ class Settings:
         try:
             return self._by_slug[slug]
         except KeyError:
-            raise ConfigError(f"{self.source}: no district with slug {slug!r}") from None
+            raise _error(f"{self.source}: no district with slug {_show(slug)}") from None
 
 
 DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
                  "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",
-                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch", "guard"}
+                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch", "guard", "reviewers"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
                 "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
-                "deadline_alerts", "watch_interval_seconds", "rejects_retention_days"}
+                "deadline_alerts", "watch_interval_seconds", "rejects_retention_days", "staging_retention_days"}
+TOP_KEYS = {"defaults", "districts"}
+RULE_KEYS = {"att_code", "type", "status", "excuse_code", "presence"}
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that the districts file does not take."""
+
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: a thousand districts in a tenth of the time
+
+
+class _Loader(_Base, Composer):
+    """The safe loader, stricter. PyYAML's composer over libyaml's parser, as libyaml's own composer cannot be told
+    to refuse an alias: a thousand districts load in 1.5 times libyaml's time, not 10 times."""
+
+    get_single_node = Composer.get_single_node  # not libyaml's, which composes in C
+
+    def __init__(self, stream: str) -> None:
+        _Base.__init__(self, stream)
+        Composer.__init__(self)
+        self.depth = self.nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if getattr(event, "anchor", None) is not None:  # an alias bomb: a few hundred bytes, gigabytes expanded
+            raise _Refused(problem="YAML anchors and aliases (& and *) are not allowed", problem_mark=event.start_mark)
+        self.nodes += 1
+        if self.depth == MAX_DEPTH or self.nodes > MAX_NODES:
+            too_many = f"nested more than {MAX_DEPTH} deep" if self.depth == MAX_DEPTH else f"over {MAX_NODES} values"
+            raise _Refused(problem=too_many, problem_mark=event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        for key, _ in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(problem="YAML merge keys (<<) are not allowed", problem_mark=key.start_mark)
+        mapping = super().construct_mapping(node, deep)
+        if len(mapping) < len(node.value):  # a key given twice: YAML keeps the last one, silently
+            seen = set()
+            for key, _ in node.value:
+                value = self.construct_object(key)
+                if value in seen:
+                    raise _Refused(problem=f"key {_show(value)} is given twice", problem_mark=key.start_mark)
+                seen.add(value)
+        return mapping
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if not DECIMAL.fullmatch(node.value):  # YAML 1.1 reads 0123 as 83 (octal), 1:30 as 90, 1_000 as 1000
+            raise _Refused(problem=f"{_show(node.value)}: write a whole number in decimal (at most 18 digits), "
+                                   "or quote it", problem_mark=node.start_mark)
+        return int(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+def _yaml_error(source: str, exc: Exception) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark else ""
+    kind = "" if isinstance(exc, _Refused) else "not valid YAML: "
+    return _error(f"{source}: {where}{kind}{getattr(exc, 'problem', None) or exc}")
+
+
+def _as_text(value: Any, pattern: re.Pattern | None = None, limit: int = 200, what: str = "",
+             empty: bool = False) -> str:
+    """The value as text, else ValueError saying what is wrong with it."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # an id or a code written without quotes
+    if not isinstance(value, str) or not (empty or value.strip()):
+        hint = " (quote it)" if isinstance(value, bool) else ""  # YAML 1.1 reads yes, no, on and off as booleans
+        raise ValueError(f"must be a {'' if empty else 'non-empty '}string, not {_show(value)}{hint}")
+    if len(value) > limit:
+        raise ValueError(f"must be at most {limit} characters, not {len(value)}")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise ValueError(f"{_show(value)} {f'is not {what}' if what else f'does not match {pattern.pattern}'}")
+    if UNSAFE.search(value):
+        raise ValueError(f"{_show(value)} holds a control character or a lone surrogate")
+    return value
 
 
 class _Checker:
@@ -129,25 +245,35 @@ class _Checker:
     def __init__(self, source: str, where: str, values: dict[str, Any]) -> None:
         self.source, self.where, self.values = source, where, values
 
-    def fail(self, name: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {self.where}: field {name!r}: {problem}")
+    def fail(self, name: Any, problem: str) -> ConfigError:
+        return _error(f"{self.source}: {self.where}: field {_show(name)}: {problem}")
 
-    def text(self, name: str, pattern: re.Pattern | None = None, default: str | None = None) -> str:
+    def text(self, name: str, pattern: re.Pattern | None = None, default: str | None = None, limit: int = 200,
+             what: str = "") -> str:
         value = self.values.get(name, default)
         if value is None:
             raise self.fail(name, "is required")
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, f"must be a non-empty string, not {value!r}")
-        if pattern and not pattern.match(value):
-            raise self.fail(name, f"{value!r} does not match {pattern.pattern}")
-        return value
+        try:
+            return _as_text(value, pattern, limit, what)
+        except ValueError as exc:
+            raise self.fail(name, str(exc)) from None
+
+    def texts(self, name: str, kind: str, pattern: re.Pattern, limit: int = 200, what: str = "") -> tuple[str, ...]:
+        value = self.values.get(name, [])
+        if not isinstance(value, list):
+            raise self.fail(name, f"must be a list of {kind}, not {_show(value)}")
+        out = []
+        for n, item in enumerate(value, 1):
+            try:
+                out.append(_as_text(item, pattern, limit, what))
+            except ValueError as exc:
+                raise self.fail(name, f"entry {n}: {exc}") from None
+        return tuple(out)
 
     def number(self, name: str, default: float, low: float, high: float, whole: bool = False) -> Any:
         value = self.values.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
-            raise self.fail(name, f"must be a {'whole ' if whole else ''}number, not {value!r}")
+            raise self.fail(name, f"must be a {'whole ' if whole else ''}number, not {_show(value)}")
         if not low <= value <= high:
             raise self.fail(name, f"must be between {low} and {high}, not {value}")
         return value
@@ -155,44 +281,39 @@ class _Checker:
     def flag(self, name: str, default: bool) -> bool:
         value = self.values.get(name, default)
         if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, not {value!r}")
+            raise self.fail(name, f"must be true or false, not {_show(value)}")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.values.get(name, default)
         if value not in allowed:
-            raise self.fail(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+            raise self.fail(name, f"must be one of {', '.join(allowed)}, not {_show(value)}")
         return value
 
     def timezone(self, name: str, default: str) -> str:
-        value = self.text(name, default=default)
+        value = self.text(name, default=default, limit=64)
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise self.fail(name, f"unknown time zone {value!r}") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones, such as America
+            raise self.fail(name, f"unknown time zone {_show(value)}") from None
         return value
 
     def schools(self, default: Any) -> tuple[str, ...] | None:
         value = self.values.get("schools", default)
-        if value in (None, "all"):
+        if value is None or value == "all":
             return None
-        if not isinstance(value, list) or not value or not all(isinstance(s, str) and s for s in value):
-            raise self.fail("schools", "must be 'all' or a list of Clever school ids")
-        return tuple(value)
-
-    def emails(self, name: str) -> tuple[str, ...]:
-        value = self.values.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and "@" in v for v in value):
-            raise self.fail(name, "must be a list of e-mail addresses")
-        return tuple(value)
+        if not isinstance(value, list) or not value:
+            raise self.fail("schools", f"must be 'all' or a list of Clever school ids, not {_show(value)}")
+        return self.texts("schools", "Clever school ids", CLEVER_ID)
 
     def guard(self) -> Guard:
-        value = self.values.get("guard") or {}
+        value = self.values.get("guard")
+        value = {} if value is None else value
         if not isinstance(value, dict):
-            raise self.fail("guard", "must be a mapping of the guard's thresholds")
+            raise self.fail("guard", f"must be a mapping of the guard's thresholds, not {_show(value)}")
         unknown = set(value) - set(Guard.__dataclass_fields__)
         if unknown:
-            raise self.fail("guard", f"{sorted(unknown)[0]!r} is not a threshold of the guard")
+            raise self.fail("guard", f"{_show(_first(unknown))} is not a threshold of the guard")
         check = _Checker(self.source, f"{self.where}: field 'guard'", value)
         return Guard(
             enabled=check.flag("enabled", Guard.enabled),
@@ -213,55 +334,62 @@ class _Checker:
         for n, rule in enumerate(rules, 1):
             if not isinstance(rule, dict) or "att_code" not in rule:
                 raise self.fail("code_map", f"rule {n} needs att_code")
-            unknown = set(rule) - {"att_code", "type", "status", "excuse_code", "presence"}
+            unknown = set(rule) - RULE_KEYS
             if unknown:
-                raise self.fail("code_map", f"rule {n} has unknown keys {sorted(unknown)}")
+                raise self.fail("code_map", f"rule {n} has an unknown key {_show(_first(unknown))}")
             for key, allowed in (("type", TYPES), ("status", STATUSES), ("presence", PRESENCES)):
                 if key in rule and rule[key] not in allowed:
                     raise self.fail("code_map", f"rule {n}: {key} must be one of {', '.join(allowed)}")
-            att_code = "" if rule["att_code"] is None else str(rule["att_code"])
-            out.append(CodeRule(att_code=att_code, type=rule.get("type"), status=rule.get("status"),
-                                excuse_code=None if rule.get("excuse_code") is None else str(rule["excuse_code"]),
-                                presence=rule.get("presence")))
+            codes = {}
+            for key in ("att_code", "excuse_code"):  # att_code "": the record is uploaded without a code
+                try:
+                    codes[key] = None if rule.get(key) is None else _as_text(rule[key], None, 64, "", key == "att_code")
+                except ValueError as exc:
+                    raise self.fail("code_map", f"rule {n}: {key} {exc}") from None
+            out.append(CodeRule(att_code=codes["att_code"] or "", type=rule.get("type"), status=rule.get("status"),
+                                excuse_code=codes["excuse_code"], presence=rule.get("presence")))
         return tuple(out)
 
 
 def _inherited(check: _Checker) -> dict[str, Any]:
     """The district settings the defaults may give, read and checked: for the defaults and for each district."""
     return {
-        "clever_conn_id": check.text("clever_conn_id", default=CLEVER_CONN_ID),
-        "safety_shield_conn_id": check.text("safety_shield_conn_id", default=SAFETY_SHIELD_CONN_ID),
+        "clever_conn_id": check.text("clever_conn_id", CONN_ID, CLEVER_CONN_ID, 250),
+        "safety_shield_conn_id": check.text("safety_shield_conn_id", CONN_ID, SAFETY_SHIELD_CONN_ID, 250),
         "timezone": check.timezone("timezone", "America/New_York"),
         "lookback_days": check.number("lookback_days", 3, 0, 180, whole=True),
         "student_number_field": check.choice("student_number_field", "student_number", NUMBER_FIELDS),
         "schools": check.schools("all"),
         "max_reject_share": float(check.number("max_reject_share", 0.01, 0, 1)),
         "latency_sla_minutes": float(check.number("latency_sla_minutes", 30, 1, 24 * 60)),
-        "alert_emails": check.emails("alert_emails"),
+        "alert_emails": check.texts("alert_emails", "e-mail addresses", EMAIL, 254, "an e-mail address"),
         "watch": check.flag("watch", True),
         "guard": check.guard(),
+        "reviewers": check.texts("reviewers", "Airflow user ids", USER_ID),
     }
 
 
 def _guard(defaults: dict[str, Any], raw: dict[str, Any]) -> Any:
     """The guard's thresholds one by one: a district may change one and inherit the others."""
-    mine = raw.get("guard")
-    return {**(defaults.get("guard") or {}), **mine} if isinstance(mine, dict) else mine or defaults.get("guard")
+    mine, theirs = raw.get("guard"), defaults.get("guard")
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        return {**theirs, **mine}
+    return theirs if mine is None else mine
 
 
 def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_rules: tuple[CodeRule, ...]
               ) -> District:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: district #{n}: must be a mapping")
-    where = f"district {raw.get('slug')!r}" if raw.get("slug") else f"district #{n}"
+        raise _error(f"{source}: district #{n}: must be a mapping")
+    where = f"district {_show(raw['slug'])}" if raw.get("slug") else f"district #{n}"
     check = _Checker(source, where, raw)
     unknown = set(raw) - DISTRICT_KEYS
     if unknown:
-        raise check.fail(sorted(unknown)[0], "is not a known setting")
+        raise check.fail(_first(unknown), "is not a known setting")
     return District(
         slug=check.text("slug", SLUG), name=check.text("name"),
-        clever_district_id=check.text("clever_district_id", re.compile(r"^[0-9a-f]{24}$")),
-        safety_shield_district_id=check.text("safety_shield_district_id"),
+        clever_district_id=check.text("clever_district_id", CLEVER_ID),
+        safety_shield_district_id=check.text("safety_shield_district_id", EXTERNAL_ID),
         code_map=check.code_map([]) + default_rules,
         **_inherited(_Checker(source, where, {**defaults, **raw, "guard": _guard(defaults, raw)})),
     )
@@ -269,41 +397,55 @@ def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_r
 
 def parse(text: str, source: str = "districts.yaml") -> Settings:
     """Settings from the file's text."""
+    if len(text) > MAX_FILE_BYTES:
+        raise _error(f"{source}: larger than {MAX_FILE_BYTES} bytes")
     try:
-        raw = yaml.load(text, Loader=SafeLoader) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("districts"), list) or not raw["districts"]:
-        raise ConfigError(f"{source}: needs a non-empty 'districts' list")
-    defaults = raw.get("defaults") or {}
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 (a safe loader, stricter)
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a !!timestamp such as 2026-13-01
+        raise _yaml_error(source, exc) from None
+    if not isinstance(raw, dict):
+        raise _error(f"{source}: needs a non-empty 'districts' list")
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise _error(f"{source}: field {_show(_first(unknown))}: is not a known setting (only defaults and districts "
+                     "are)")
+    if not isinstance(raw.get("districts"), list) or not raw["districts"]:
+        raise _error(f"{source}: needs a non-empty 'districts' list")
+    defaults = {} if raw.get("defaults") is None else raw["defaults"]
+    if not isinstance(defaults, dict):
+        raise _error(f"{source}: defaults: must be a mapping of settings, not {_show(defaults)}")
     unknown = set(defaults) - DISTRICT_KEYS - SETTING_KEYS
     if unknown:
-        raise ConfigError(f"{source}: defaults: field {sorted(unknown)[0]!r}: is not a known setting")
+        raise _error(f"{source}: defaults: field {_show(_first(unknown))}: is not a known setting")
     top = _Checker(source, "defaults", defaults)
     _inherited(top)  # a mistake in the defaults is reported there, not in the first district that inherits it
     default_rules = top.code_map(DEFAULT_CODE_MAP)
     inherited = {k: v for k, v in defaults.items() if k in DISTRICT_KEYS}
     districts = [_district(source, n, d, inherited, default_rules) for n, d in enumerate(raw["districts"], 1)]
-    seen: set[str] = set()
-    for d in districts:
-        if d.slug in seen:
-            raise ConfigError(f"{source}: district {d.slug!r}: field 'slug': used twice")
-        seen.add(d.slug)
+    for name in ("slug", "clever_district_id", "safety_shield_district_id"):
+        first: dict[str, District] = {}
+        for d in districts:
+            other = first.setdefault(getattr(d, name), d)
+            if other is not d:
+                raise _error(f"{source}: district {d.slug!r}: field {name!r}: used twice, also by district "
+                             f"{other.slug!r}")
     return Settings(
         districts=tuple(sorted(districts, key=lambda d: d.slug)),
-        poll_schedule=top.text("poll_schedule", default=Settings.poll_schedule),
-        daily_schedule=top.text("daily_schedule", default=Settings.daily_schedule),
+        poll_schedule=top.text("poll_schedule", default=Settings.poll_schedule, limit=100),
+        daily_schedule=top.text("daily_schedule", default=Settings.daily_schedule, limit=100),
         timezone=top.timezone("timezone", Settings.timezone),
         poll_deadline_minutes=float(top.number("poll_deadline_minutes", Settings.poll_deadline_minutes, 0.05, 1440)),
         daily_deadline_minutes=float(top.number("daily_deadline_minutes", Settings.daily_deadline_minutes, 0.05, 1440)),
         chunk_days=top.number("chunk_days", Settings.chunk_days, 1, 183, whole=True),
-        keep_staging=bool(defaults.get("keep_staging", False)),
+        keep_staging=top.flag("keep_staging", Settings.keep_staging),
         task_retries=top.number("task_retries", Settings.task_retries, 0, 20, whole=True),
         retry_delay_seconds=float(top.number("retry_delay_seconds", Settings.retry_delay_seconds, 0, 3600)),
-        alert_from=top.text("alert_from", default=Settings.alert_from),
-        deadline_alerts=bool(defaults.get("deadline_alerts", True)),
+        alert_from=top.text("alert_from", EMAIL, Settings.alert_from, 254, "an e-mail address"),
+        deadline_alerts=top.flag("deadline_alerts", Settings.deadline_alerts),
         watch_interval_seconds=float(top.number("watch_interval_seconds", Settings.watch_interval_seconds, 0, 3600)),
         rejects_retention_days=top.number("rejects_retention_days", Settings.rejects_retention_days, 1, 3650,
+                                          whole=True),
+        staging_retention_days=top.number("staging_retention_days", Settings.staging_retention_days, 1, 90,
                                           whole=True),
         source=source,
     )
@@ -313,7 +455,14 @@ def load(path: str | os.PathLike | None = None) -> Settings:
     """The districts file at `path`, else $ATTENDANCE_DISTRICTS_FILE, else include/districts.yaml."""
     path = Path(path or os.environ.get("ATTENDANCE_DISTRICTS_FILE") or DEFAULT_FILE)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # never more: the path may be a device or a huge file
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the districts file: {exc.strerror}") from None
+        raise _error(f"{path}: cannot read the districts file: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _error(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _error(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse(text, str(path))
