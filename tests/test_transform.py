@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,15 +15,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clever_attendance.pipeline import config, records
-from clever_attendance.pipeline.schemas import CLEVER_FIELDS, IDENTITY, AttendanceCsv, CsvSchemaError, check_csv
-from clever_attendance.pipeline.transform import Roster, _key, _latest, transform
+from clever_attendance.pipeline.schemas import (
+    CLEVER_FIELDS,
+    CLEVER_ID,
+    CLEVER_TIMESTAMP,
+    IDENTITY,
+    UNUSABLE,
+    AttendanceCsv,
+    CsvSchemaError,
+    check_csv,
+)
+from clever_attendance.pipeline.transform import REASONS, Roster, _key, _latest, transform
 from clever_attendance.sandbox.generator import District
 from clever_attendance.sandbox.testing import NOW, WEEK
 from clever_attendance.sandbox.truth import HEADER, configured_truth
 
 GOLDEN = Path(__file__).parent / "golden"
-REASONS = {"invalid_record", "outside_window", "unknown_student", "no_student_number", "unknown_school",
-           "missing_section", "unknown_section", "no_code_rule", "identity_collision"}
 
 
 def csv_text(frame: pd.DataFrame) -> str:
@@ -65,16 +73,17 @@ def test_golden_edge_cases_byte_for_byte():
         "rejected_by_reason": {"identity_collision": 1, "invalid_record": 4, "missing_section": 1,
                                "no_student_number": 1, "outside_window": 1, "unknown_school": 1,
                                "unknown_section": 1, "unknown_student": 1}}
-    assert days == {  # every record under the date Clever gave it, even outside the window or not a date
+    assert days == {  # every record under the date Clever gave it, even outside the window; one that does not
+        # exist (2026-11-31) under "", as a missing date: it is never a key of the counts
+        "": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
+             "rejected_by_reason": {"invalid_record": 1}},
         "2026-11-16": {"read": 13, "delivered": 5, "rejected": 8, "superseded": 0, "rejected_by_reason": {
             "identity_collision": 1, "invalid_record": 2, "missing_section": 1, "no_student_number": 1,
             "unknown_school": 1, "unknown_section": 1, "unknown_student": 1}},
         "2026-11-17": {"read": 3, "delivered": 1, "rejected": 1, "superseded": 1,
                        "rejected_by_reason": {"invalid_record": 1}},
         "2026-11-18": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
-                       "rejected_by_reason": {"outside_window": 1}},
-        "2026-11-31": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
-                       "rejected_by_reason": {"invalid_record": 1}}}
+                       "rejected_by_reason": {"outside_window": 1}}}
 
 
 @pytest.mark.parametrize("slug,start,end", [
@@ -108,19 +117,23 @@ def test_an_empty_window_is_an_empty_file(districts, tmp_path):
 
 ids = st.sampled_from
 record = st.fixed_dictionaries({
-    "attendance_date": ids(["2026-11-16", "2026-11-17", "2026-11-18", "2026-13-40", None]),
+    "attendance_date": ids(["2026-11-16", "2026-11-17", "2026-11-18", "2026-13-40", None, "2026-11-16\n",
+                            "２０２６-11-16", "2026-02-30", "2026-11-16,absent"]),
     "attendance_status": ids(["present", "absent", "tardy", "late", None]),
     "attendance_type": ids(["daily", "section"]),
     "created": st.just("2026-11-16T08:00:00Z"),
     "last_modified": ids(["2026-11-16T08:00:00Z", "2026-11-16T09:00:00.5Z", "2026-11-17T08:00:00+00:00",
-                          "2026-11-18T08:00:00Z", "not a time"]),
+                          "2026-11-18T08:00:00Z", "not a time", "2026-11-16T08:00:00Z\n"]),
     "district_id": st.just("d1"),
-    "school_id": ids(["sc1", "sc2", "sc9"]),
-    "student_id": ids(["s1", "s2", "s3", "s4", "s9"]),
-    "section_id": ids(["se1", "se2", "se9", None]),
-    "excuse_code": ids([None, "ILL", "BUS", 'a "quoted", code', "L" * 300, "L" * 255 + "M"]),
+    "school_id": ids(["sc1", "sc2", "sc3", "sc9", "sc1\n", "=sc1"]),
+    "student_id": ids(["s1", "s2", "s3", "s4", "s9", "s1\r", "s" * 65]),
+    "section_id": ids(["se1", "se2", "se3", "se9", None, "se1 "]),
+    "excuse_code": ids([None, "ILL", "BUS", 'a "quoted", code', "L" * 300, "L" * 255 + "M", "two\nlines", "\x00",
+                        "é\u2028"]),
 })
-student = st.tuples(ids(["200001", "200002", None, ""]), ids(["900001", "900002", ""]))
+hostile_numbers = ["=1+2", "+1", "-1", "@A1", " 200001", "200001\n", "2 1", "9" * 33, UNUSABLE]
+student = st.tuples(ids(["200001", "200002", None, "", *hostile_numbers]),
+                    ids(["900001", "900002", "", *hostile_numbers]))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -132,21 +145,39 @@ def test_properties_every_record_accounted_for(rows, numbers):
     roster = Roster(
         students=pd.DataFrame([{"id": f"s{i + 1}", "student_number": n, "sis_id": s, "state_id": None}
                                for i, (n, s) in enumerate(numbers)]).set_index("id").replace("", pd.NA),
-        schools=pd.DataFrame({"id": ["sc1", "sc2"], "school_number": ["101", None], "sis_id": ["S1", "S2"]}
-                             ).set_index("id"),
-        sections=pd.DataFrame({"id": ["se1", "se2"], "school": ["sc2", "sc2"], "course": ["c1", "c9"],
-                               "period": ["1", None], "section_number": ["1-1", None],
-                               "sis_id": ["X1", "X2"]}).set_index("id"),
-        courses=pd.DataFrame({"id": ["c1"], "number": ["MATH7"]}).set_index("id"),
+        schools=pd.DataFrame({"id": ["sc1", "sc2", "sc3"], "school_number": ["101", None, "=SUM(A1)"],
+                              "sis_id": ["S1", "S2", "S3"]}).set_index("id"),
+        sections=pd.DataFrame({"id": ["se1", "se2", "se3"], "school": ["sc2", "sc2", "sc2"],
+                               "course": ["c1", "c9", "c2"], "period": ["1", None, "1\n"],
+                               "section_number": ["1-1", None, "-1"], "sis_id": ["X1", "X2", None]}).set_index("id"),
+        courses=pd.DataFrame({"id": ["c1", "c2"], "number": ["MATH7", "x y"]}).set_index("id"),
     )
     result = transform(raw, roster, settings_for("springfield"), date(2026, 11, 16), date(2026, 11, 17))
     counts = result.counts
     assert counts["read"] == len(rows) == counts["delivered"] + counts["rejected"] + counts["superseded"]
     assert len(result.csv) == counts["delivered"] and len(result.rejects) == counts["rejected"]
     assert not result.csv.duplicated(subset=IDENTITY).any()
-    AttendanceCsv.validate(result.csv)
-    assert set(result.rejects["reason"]) <= REASONS
+    AttendanceCsv.validate(result.csv)  # its numbers of the form NUMBER, its comments without control characters
+    assert set(result.rejects["reason"]) <= set(REASONS)
     assert sum(counts["rejected_by_reason"].values()) == counts["rejected"]
+    # what a reject keeps of Clever's values, and the counts' keys: only in their form (a real date), else nothing
+    kept = result.rejects
+    assert kept["attendance_date"].map(lambda d: d == "" or real_date(d)).all()
+    assert all(d == "" or real_date(d) for d in counts["days"])
+    for column, form in (("school_id", CLEVER_ID), ("student_id", CLEVER_ID), ("section_id", CLEVER_ID),
+                         ("last_modified", CLEVER_TIMESTAMP)):
+        assert kept[column].map(lambda v, f=form: v == "" or re.fullmatch(f, v) is not None).all(), column
+
+
+def real_date(text: str) -> bool:
+    """A date that exists, written YYYY-MM-DD."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 version = st.tuples(st.integers(-1, 3), st.integers(-1, 3), st.integers(0, 4), st.booleans())
@@ -176,5 +207,5 @@ def test_a_csv_failing_its_own_schema_stops_without_showing_student_data():
     with pytest.raises(CsvSchemaError) as raised:
         check_csv(rows)
     message = str(raised.value)
-    assert "Att_Date fails str_matches" in message and "multiple_fields_uniqueness" in message
+    assert "Att_Date fails str_fullmatch" in message and "multiple_fields_uniqueness" in message
     assert "200001" not in message and "200002" not in message and raised.value.__cause__ is None

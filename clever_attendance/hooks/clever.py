@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,10 @@ ATTENDANCE_LIMIT = 1_000
 REQUIRED = ("attendance_date", "attendance_status", "attendance_type", "created", "last_modified",
             "district_id", "school_id", "student_id")
 OPTIONAL = ("section_id", "excuse_code", "sis_id")
+# a link the hook may follow: a path on the API host, in URL characters only (no `//host`, no backslash,
+# no whitespace); the district's token goes with it
+LINK_PATH = re.compile(r"/(?!/)[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,4096}")
+TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # what an Authorization header may carry
 
 
 @dataclass
@@ -42,6 +47,7 @@ class CleverStats:
     pages: int = 0
     records: int = 0
     missing_required: int = 0
+    unusable_roster: int = 0  # roster items that are not an object with a `data` object: left out
 
     def add(self, **counts: float) -> None:
         with _STATS_LOCK:
@@ -129,11 +135,15 @@ class CleverHook(BaseHook):
                 raise CleverAuthError(self.district_id, step, f"HTTP {answer.status_code}: app credentials refused")
             if answer.status_code != 200:
                 raise CleverUnavailableError(self.district_id, step, f"HTTP {answer.status_code}")
-            tokens = [t["access_token"] for t in answer.json().get("data", [])
-                      if t.get("owner", {}).get("id") == self.district_id]
+            try:
+                tokens = [t["access_token"] for t in answer.json()["data"] if t["owner"]["id"] == self.district_id]
+            except (ValueError, KeyError, TypeError):
+                raise CleverContractError(self.district_id, step, "the answer is not a list of tokens") from None
             if not tokens:
                 raise CleverAuthError(self.district_id, step,
                                       "Clever has no token: is the app shared with the district?")
+            if not isinstance(tokens[0], str) or not TOKEN.fullmatch(tokens[0]):
+                raise CleverContractError(self.district_id, step, "the district token is not a bearer token")
             self._token = tokens[0]
             return self._token
 
@@ -182,12 +192,15 @@ class CleverHook(BaseHook):
             status = answer.status_code
             if status == 200:
                 try:
-                    return answer.json()
+                    body = answer.json()
                 except ValueError:
                     if failures >= self.max_retries:
                         raise CleverContractError(self.district_id, step, "the answer is not JSON") from None
                     failures = self._backoff(failures, step, "invalid JSON")
                     continue
+                if not isinstance(body, dict):
+                    raise CleverContractError(self.district_id, step, "the answer is not a JSON object")
+                return body
             action = clever_answer(status)
             if action is InHook.WAIT:
                 throttles += 1
@@ -223,7 +236,7 @@ class CleverHook(BaseHook):
     # listings -------------------------------------------------------------------------------
 
     def _pages(self, path: str, params: dict[str, Any], limit: int) -> Iterator[list]:
-        """Every page's `data`, following the relative `next` links; 413 halves the limit."""
+        """Every page's `data`, following the `next` links (on the API host only); 413 halves the limit."""
         uri = f"{path}?{urlencode({**params, 'limit': limit})}"
         while True:
             try:
@@ -234,22 +247,45 @@ class CleverHook(BaseHook):
                 self.log.info("Clever district %s: page size refused, now %d", self.district_id, limit)
                 continue
             self.stats.add(pages=1)
+            step = "GET " + urlsplit(uri).path
             data = body.get("data") or []
+            links = body.get("links") or []
+            if not isinstance(data, list) or not isinstance(links, list):
+                raise CleverContractError(self.district_id, step, "`data` or `links` of a page is not a list")
             if data:
                 yield data
-            nxt = [link["uri"] for link in body.get("links", []) if link.get("rel") == "next"]
+            nxt = [link.get("uri") for link in _objects(links) if link.get("rel") == "next"]
             if not data or not nxt:
                 return
-            uri = nxt[0]
+            uri = self._on_host(nxt[0], step)
+
+    def _on_host(self, link: object, step: str) -> str:
+        """A `next` link as a path and query on the connection's host: a path, or a full URL that starts with
+        the connection's base URL. Anything else (another host, a relative path that would extend the host's
+        name or port, user info) would take the district's token elsewhere: Clever's contract broke, and the
+        link is neither followed nor quoted."""
+        if isinstance(link, str) and link.startswith(self.base_url + "/"):
+            link = link[len(self.base_url):]
+        if isinstance(link, str) and LINK_PATH.fullmatch(link):
+            return link
+        raise CleverContractError(self.district_id, step, "a next link that is not a path on the API host")
 
     def _roster(self, kind: str, **params: Any) -> Iterator[dict]:
         for page in self._pages(f"{API}/{kind}", params, ROSTER_LIMIT):
-            for item in page:
-                yield item["data"]
+            items = [item["data"] for item in _objects(page) if isinstance(item.get("data"), dict)]
+            if len(items) < len(page):
+                self.stats.add(unusable_roster=len(page) - len(items))
+                self.log.warning("Clever district %s: %d items of %s without a data object left out",
+                                 self.district_id, len(page) - len(items), kind)
+            yield from items
 
     def get_district(self) -> dict:
         """The district, with `last_attendance_sync`."""
-        return self._get(f"{API}/districts/{self.district_id}")["data"]
+        path = f"{API}/districts/{self.district_id}"
+        district = self._get(path).get("data")
+        if not isinstance(district, dict):
+            raise CleverContractError(self.district_id, f"GET {path}", "the district is not a JSON object")
+        return district
 
     def iter_schools(self) -> Iterator[dict]:
         return self._roster("schools")
@@ -279,7 +315,8 @@ class CleverHook(BaseHook):
         self.log.info("Clever district %s school %s: %d pages, %d records", self.district_id, school_id,
                       pages, records)
 
-    def _known_fields(self, raw: dict) -> dict:
+    def _known_fields(self, raw: object) -> dict:
+        raw = raw if isinstance(raw, dict) else {}  # not an object: every field missing, so it is rejected
         record = {name: raw.get(name) for name in REQUIRED}
         record.update({name: raw[name] for name in OPTIONAL if raw.get(name) is not None})
         if any(record[name] is None for name in REQUIRED):
@@ -299,6 +336,10 @@ class CleverHook(BaseHook):
                       self.district_id, s.requests, s.retries, s.throttled, s.waited_seconds)
 
 
+def _objects(items: list) -> list[dict]:
+    return [item for item in items if isinstance(item, dict)]
+
+
 def _with_limit(uri: str, limit: int) -> str:
     parts = urlsplit(uri)
     query = dict(parse_qsl(parts.query))
@@ -307,8 +348,11 @@ def _with_limit(uri: str, limit: int) -> str:
 
 
 def _message(answer: requests.Response) -> str:
-    """Clever's own error message, short; an HTML body (wrong token type) is named, not quoted."""
+    """Clever's own error message, short and printable; an HTML body (wrong token type) is named, not quoted."""
     try:
-        return str(answer.json().get("message", ""))[:200]
+        body = answer.json()
     except ValueError:
         return "non-JSON body" + (" (HTML)" if "html" in answer.headers.get("content-type", "") else "")
+    message = body.get("message") if isinstance(body, dict) else None
+    # it lands in logs and failure notices: no line breaks, escapes or lone surrogates from Clever
+    return re.sub(r"[^\x20-\x7e]", "?", message[:200]) if isinstance(message, str) else ""

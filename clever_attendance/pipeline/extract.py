@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import time
 from collections import Counter
+from datetime import datetime
 
 from airflow.sdk import ObjectStoragePath
 
@@ -12,6 +15,7 @@ from clever_attendance.errors import CleverContractError
 from clever_attendance.hooks.clever import CleverHook
 from clever_attendance.pipeline import records, staging
 from clever_attendance.pipeline.config import District
+from clever_attendance.pipeline.schemas import CLEVER_ID, CLEVER_TIMESTAMP
 from clever_attendance.pipeline.window import Window
 
 log = logging.getLogger(__name__)
@@ -21,22 +25,60 @@ class NothingNew(Exception):  # noqa: N818 - not an error: the district is skipp
     """Clever's last_attendance_sync has not moved since the last successful upload of this window."""
 
 
-def one_per_id(rows: list[dict], name: str, slug: str) -> list[dict]:
+def one_per_id(rows: list, name: str, slug: str) -> list[dict]:
     """One roster object per Clever id, the last served winning: the lookups need unique ids, and a list
-    that changed while it was paged through can serve an object twice."""
-    latest = {row["id"]: row for row in rows}
-    if len(latest) < len(rows):
+    that changed while it was paged through can serve an object twice. An object without a Clever id (or
+    not an object) is left out: no record can name it, so its records are rejected as unknown."""
+    usable = [row for row in rows if isinstance(row, dict) and _is_id(row.get("id"))]
+    if len(usable) < len(rows):
+        log.warning("Clever district %s: %d %s without a valid Clever id left out", slug, len(rows) - len(usable),
+                    name)
+    latest = {row["id"]: row for row in usable}
+    if len(latest) < len(usable):
         log.warning("Clever district %s: %d %s served more than once; the last version of each is used",
-                    slug, len(rows) - len(latest), name)
+                    slug, len(usable) - len(latest), name)
     return list(latest.values())
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(CLEVER_ID, value) is not None
+
+
+def _school_of(student: dict) -> object:
+    roles = student.get("roles")
+    role = roles.get("student") if isinstance(roles, dict) else None
+    return role.get("school") if isinstance(role, dict) else None
 
 
 def school_order(schools: list[str], students: list[dict], sections: list[dict]) -> list[str]:
     """The largest schools first (students, times periods where attendance is per period), so that the
     parallel reads end together instead of waiting on one big school read alone at the end."""
-    size = Counter(s["roles"]["student"]["school"] for s in students if (s.get("roles") or {}).get("student"))
-    periods = Counter(s["school"] for s in sections)
+    size = Counter(school for s in students if isinstance(school := _school_of(s), str))
+    periods = Counter(school for s in sections if isinstance(school := s.get("school"), str))
     return sorted(schools, key=lambda s: -size[s] * max(1, min(periods[s], 8)))
+
+
+def last_sync(value: object, slug: str) -> str | None:
+    """Clever's last_attendance_sync if it is a time; else None (unknown: the district is synced)."""
+    if value is None or _is_time(value):
+        return value
+    log.warning("Clever district %s: last_attendance_sync is not a time; read as unknown", slug)
+    return None
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str) or not re.fullmatch(CLEVER_TIMESTAMP, value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _text(path: ObjectStoragePath) -> io.TextIOWrapper:
+    """A staging file for the csv module: UTF-8 whatever the locale, its line ends left to the writer."""
+    return io.TextIOWrapper(staging.open_private(path, "wb"), encoding="utf-8", newline="")
 
 
 def extract(district: District, window: Window, folder: ObjectStoragePath, receipt: dict | None,
@@ -44,7 +86,7 @@ def extract(district: District, window: Window, folder: ObjectStoragePath, recei
     """Stage the roster tables and one raw file per chunk of the window; return the manifest (no student data)."""
     started = time.monotonic()
     hook = CleverHook(district.clever_district_id, district.clever_conn_id)
-    sync = hook.get_district().get("last_attendance_sync")
+    sync = last_sync(hook.get_district().get("last_attendance_sync"), district.slug)
     if receipt and not force and sync and receipt.get("last_attendance_sync") == sync:
         raise NothingNew(f"Clever district {district.slug}: nothing new since last_attendance_sync {sync}; "
                          f"window {window} was uploaded at {receipt.get('completedAt')}")
@@ -57,14 +99,15 @@ def extract(district: District, window: Window, folder: ObjectStoragePath, recei
     if missing:
         raise CleverContractError(district.clever_district_id, "reading the schools",
                                   f"configured schools not shared by Clever: {', '.join(missing)}")
-    tables = records.write_roster(roster, lambda name: staging.open_private(folder / f"{name}.csv", "w"))
+    tables = records.write_roster(roster, lambda name: _text(folder / f"{name}.csv"))
     order = school_order(wanted, roster["students"], roster["sections"])
     raw_files, read = [], 0
     for chunk in window.chunks(chunk_days):
         path = folder / f"raw_{chunk}.csv"
-        with staging.open_private(path, "w") as out:
+        with _text(path) as out:
             schools = hook.iter_district_attendance(order, chunk.start, chunk.end)
-            read += records.write_records((r for school in schools for r in school), records.CLEVER_FIELDS, out)
+            staged = (records.staged_record(r) for school in schools for r in school)
+            read += records.write_records(staged, records.RAW_FIELDS, out)
         raw_files.append(str(path))
     hook.log_totals()
     return {

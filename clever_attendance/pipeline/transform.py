@@ -1,7 +1,9 @@
 """Clever attendance records into PowerSchool attendance rows: pure functions over DataFrames.
 
 Every record read ends in exactly one of three places: delivered (a CSV row), rejected (with a
-machine-readable reason), or superseded (an older version of a record that was read again).
+machine-readable reason, one of REASONS), or superseded (an older version of a record that was read again).
+Clever's values are hostile input: a value the CSV may not hold is a reject, never a row, and a reject
+keeps only the ids, date and time that have their expected form (else it keeps nothing of them).
 The CSV rows are checked against their own schema by whoever writes them (`reshape`, while writing).
 
 Speed comes from working on integer codes: each column is factorized once, every lookup is
@@ -10,6 +12,7 @@ done on the distinct values only, and the string columns are filtered and sorted
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,17 +27,42 @@ import pyarrow.compute as pc
 from clever_attendance.errors import PipelineBug
 from clever_attendance.pipeline.config import District
 from clever_attendance.pipeline.schemas import (
+    CLEVER_DATE,
     CLEVER_FIELDS,
+    CLEVER_ID,
+    CLEVER_TIMESTAMP,
     CSV_COLUMNS,
+    FAULT,
     IDENTITY,
+    MAX_COMMENT,
     MODES,
+    NUMBER,
     PRESENCE,
+    UNUSABLE,
     CleverAttendance,
 )
 
 RECORD_IDENTITY = ["attendance_date", "student_id", "section_id", "school_id"]  # versions of one record share it
 CODED_FIELDS = [*RECORD_IDENTITY, "attendance_type", "attendance_status", "excuse_code"]
 REJECT_COLUMNS = ["reason", "detail", "attendance_date", "school_id", "student_id", "section_id", "last_modified"]
+STORED_FORMS = {"school_id": CLEVER_ID, "student_id": CLEVER_ID, "section_id": CLEVER_ID,
+                "last_modified": CLEVER_TIMESTAMP}  # a reject keeps these only in their form (the date: if real)
+REASONS = {  # why a record is rejected, in the order they are decided
+    "invalid_record": "fails Clever's record schema, or a value could not be staged (not a string, not valid "
+                      "Unicode), or names a date or time that does not exist; `detail` names the field",
+    "outside_window": "is dated outside the run's window",
+    "unknown_student": "names a student missing from the roster",
+    "no_student_number": "names a student without the configured number and without an sis_id",
+    "invalid_student_number": "names a student whose number (the configured one, else sis_id) is not a number "
+                              "the CSV may hold: not a string in Clever, or not of the form NUMBER",
+    "unknown_school": "names a school missing from the roster",
+    "invalid_roster_value": "names a school or section without a valid number, or a section whose period or "
+                            "course number is not of the form NUMBER; `detail` names which",
+    "missing_section": "is a per-period record without a section",
+    "unknown_section": "is a per-period record with a section missing from the roster",
+    "no_code_rule": "matches none of the district's code_map rules",
+    "identity_collision": "lands on the same CSV row as a later record",
+}
 
 
 @dataclass
@@ -101,7 +129,22 @@ class Coded:
         return pd.Categorical.from_codes(value_codes[self.codes], categories=values)
 
 
+def _usable(values: pd.Series) -> pd.Series:
+    """A roster column as the CSV may hold it: its NUMBERs, missing where missing or empty, else UNUSABLE."""
+    text = values.astype("str")
+    present = text.notna() & (text != "")
+    return text.where(text.str.fullmatch(NUMBER, na=False), UNUSABLE).where(present)
+
+
+def _is(values: pd.Categorical, value: str) -> np.ndarray:
+    """Per row, whether the categorical holds `value`."""
+    return values.codes == values.categories.get_indexer([value])[0]
+
+
 def _is_date(text: str) -> bool:
+    """A date that exists, written YYYY-MM-DD."""
+    if not re.fullmatch(CLEVER_DATE, text):
+        return False
     try:
         date.fromisoformat(text)
     except ValueError:
@@ -195,40 +238,53 @@ def _timestamps(values: pd.Series, stamps: np.ndarray) -> pd.Series:
 
 
 def _csv_columns(coded: dict[str, Coded], roster: Roster, district: District
-                 ) -> tuple[dict[str, pd.Categorical], list[tuple[str, np.ndarray]]]:
-    """Per record, each CSV column's value (as categoricals), and the reasons, in order, it cannot be a row."""
+                 ) -> tuple[dict[str, pd.Categorical], list[tuple[str, np.ndarray, str]]]:
+    """Per record, each CSV column's value (as categoricals), and the reasons, in order, it cannot be a row
+    (with their detail)."""
     day, student, school, section = (coded[f] for f in ("attendance_date", "student_id", "school_id", "section_id"))
     kind, status, excuse = (coded[f] for f in ("attendance_type", "attendance_status", "excuse_code"))
     students, sections = roster.students, roster.sections
-    number = student.map(_filled(students[district.student_number_field], students["sis_id"]))
+    field = district.student_number_field
+    number = student.map(_usable(_filled(students[field], students["sis_id"])))
+    school_number = school.map(_usable(_filled(roster.schools["school_number"], roster.schools["sis_id"])))
     is_section = kind.eq("section")
     has_section = section.codes >= 0
+    meeting = section.where(is_section)
+    period = meeting.map(_usable(sections["period"]))
+    course = meeting.map(_usable(sections["course"].map(roster.courses["number"])))
+    section_number = meeting.map(_usable(_filled(sections["section_number"], sections["sis_id"])))
     rule, named = _code_rules(kind, status, excuse, district)
     unplaceable = [
-        ("unknown_student", ~student.isin(students.index)),
-        ("no_student_number", number.codes == number.categories.get_loc("")),
-        ("unknown_school", ~school.isin(roster.schools.index)),
-        ("missing_section", is_section & ~has_section),
-        ("unknown_section", is_section & has_section & ~section.isin(sections.index)),
-        ("no_code_rule", rule == -1),
+        ("unknown_student", ~student.isin(students.index), ""),
+        ("no_student_number", _is(number, ""), ""),
+        ("invalid_student_number", _is(number, UNUSABLE), f"{field} (else sis_id) is not a valid number"),
+        ("unknown_school", ~school.isin(roster.schools.index), ""),
+        ("invalid_roster_value", _is(school_number, "") | _is(school_number, UNUSABLE),
+         "the school has no valid school_number (else sis_id)"),
+        ("missing_section", is_section & ~has_section, ""),
+        ("unknown_section", is_section & has_section & ~section.isin(sections.index), ""),
+        ("invalid_roster_value", is_section & (_is(section_number, "") | _is(section_number, UNUSABLE)),
+         "the section has no valid section_number (else sis_id)"),
+        ("invalid_roster_value", _is(period, UNUSABLE), "the section's period is not a valid number"),
+        ("invalid_roster_value", _is(course, UNUSABLE), "the section's course number is not a valid number"),
+        ("no_code_rule", rule == -1, ""),
     ]
 
-    meeting = section.where(is_section)
     us_dates = day.values.str[5:7] + "/" + day.values.str[8:10] + "/" + day.values.str[:4]
     # presence: the rule's own, else Absent for an absence and Present for the rest (codes into PRESENCE)
     own = np.array([PRESENCE.index(r.presence) if r.presence else -1 for r in district.code_map] + [-1])[rule]
     presence = np.where(own >= 0, own, np.where(status.eq("absent"), PRESENCE.index("Absent"),
                                                 PRESENCE.index("Present")))
     att_code, att_codes = pd.factorize(np.array([r.att_code for r in district.code_map] + [""], dtype=object))
-    comment = pd.Series(excuse.values.str.slice(0, 255).to_numpy(), index=excuse.values)  # the CSV's limit
+    comment = pd.Series(excuse.values.str.slice(0, MAX_COMMENT).to_numpy(), index=excuse.values)
     columns = {
-        "SchoolID": school.map(_filled(roster.schools["school_number"], roster.schools["sis_id"])),
+        "SchoolID": school_number,
         "Student_Number": number,
         "Att_Date": day.map(pd.Series(us_dates.to_numpy(), index=day.values.to_numpy())),
         "Att_Mode_Code": kind.map(pd.Series(MODES)),
-        "Period": meeting.map(sections["period"]),
-        "Course_Number": meeting.map(sections["course"].map(roster.courses["number"])),
-        "Section_Number": meeting.map(_filled(sections["section_number"], sections["sis_id"])),
+        "Period": period,
+        "Course_Number": course,
+        "Section_Number": section_number,
         "Att_Code": pd.Categorical.from_codes(att_code[rule], categories=att_codes),
         "Presence_Status_CD": pd.Categorical.from_codes(presence, categories=list(PRESENCE)),
         "Att_Comment": excuse.where(~named).map(comment),  # an excuse code no rule named
@@ -238,7 +294,9 @@ def _csv_columns(coded: dict[str, Coded], roster: Roster, district: District
 
 def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date, end: date) -> Result:
     """The CSV rows, the rejects and the counts for one district and date window."""
-    raw = raw.reindex(columns=CLEVER_FIELDS).reset_index(drop=True)
+    raw = raw.reset_index(drop=True)
+    unstaged = raw.get(FAULT, pd.Series(index=raw.index, dtype="str"))  # why a value was left out when staged
+    raw = raw.reindex(columns=CLEVER_FIELDS)
     reason = np.full(len(raw), None, dtype=object)
     detail = np.full(len(raw), "", dtype=object)
 
@@ -247,14 +305,18 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
         # the records are mapped on this one: neither changes `raw`
         checking = pool.submit(_schema_faults, raw)
         coded = {f: Coded.of(raw[f], sort=f == "attendance_date") for f in CODED_FIELDS}
+        # a date that does not exist is missing from here on: never a key of the counts, never kept in a reject
+        real_day = coded["attendance_date"].holds(_is_date)
+        coded["attendance_date"] = day = coded["attendance_date"].where(real_day)
         columns, unplaceable = _csv_columns(coded, roster, district)
         faults = checking.result()
     reason[faults.index.to_numpy(dtype=int)] = "invalid_record"
     detail[faults.index.to_numpy(dtype=int)] = faults.to_numpy()
-    day = coded["attendance_date"]
+    left_out = unstaged.notna().to_numpy()  # the schema saw an empty field there: the real fault is this one
+    reason[left_out], detail[left_out] = "invalid_record", unstaged[left_out].to_numpy()
     stamps, real_time = _stamps(raw["last_modified"], reason == None)  # noqa: E711
     for why, mask, text in [
-        ("invalid_record", ~day.holds(_is_date), "attendance_date is not a calendar date"),
+        ("invalid_record", ~real_day, "attendance_date is not a calendar date"),
         ("invalid_record", ~real_time, "last_modified is not a real time"),
         ("outside_window", ~day.holds(lambda d: str(start) <= d <= str(end)), f"window is {start}..{end}"),
     ]:
@@ -266,8 +328,8 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
     superseded = int(valid.sum()) - len(newest)
     open_ = np.zeros(len(raw), dtype=bool)
     open_[newest] = True  # rows still to place: the latest version of each valid record
-    for why, mask in unplaceable:
-        reason[open_ & mask] = why
+    for why, mask, text in unplaceable:
+        reason[open_ & mask], detail[open_ & mask] = why, text
         open_ &= ~mask
 
     # two Clever records that land on one CSV identity: the later stays, the other is rejected
@@ -279,8 +341,11 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
     out["Last_Modified"] = _timestamps(raw["last_modified"].take(order), stamps[order]).astype("str").array
 
     rejected = np.flatnonzero(reason != None)  # noqa: E711
+    kept = {c: raw[c].take(rejected) for c in REJECT_COLUMNS[2:]}
+    kept["attendance_date"] = kept["attendance_date"].where(real_day[rejected])
+    kept.update({c: kept[c].where(kept[c].str.fullmatch(form, na=False)) for c, form in STORED_FORMS.items()})
     rejects = pd.DataFrame({"reason": reason[rejected], "detail": detail[rejected],
-                            **{c: raw[c].take(rejected).to_numpy() for c in REJECT_COLUMNS[2:]}}).fillna("")
+                            **{c: values.to_numpy() for c, values in kept.items()}}).fillna("")
     rejects = rejects.sort_values(["attendance_date", "school_id", "student_id", "section_id", "reason"],
                                   kind="stable").reset_index(drop=True)
     counts = {
