@@ -99,7 +99,8 @@ def test_the_run_is_in_the_ledger_on_postgresql_and_the_board_serves_it_behind_f
     def status(user: str | None) -> requests.Response:
         cookies = {}
         if user:
-            answer = requests.post(f"{base}/auth/token", json={"username": user, "password": user}, timeout=30)
+            answer = requests.post(f"{base}/auth/token", timeout=30,
+                                   json={"username": user, "password": airflow.passwords[user]})
             assert answer.status_code == 201, answer.text
             cookies["_token"] = answer.json()["access_token"]
         return requests.get(f"{base}{BOARD_PREFIX}/dags/clever_attendance_daily/runs/{RUN}", cookies=cookies,

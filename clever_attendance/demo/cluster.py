@@ -3,7 +3,8 @@
 PostgreSQL and Redis are the machine's own (ATTENDANCE_TEST_POSTGRES / ATTENDANCE_TEST_REDIS say
 where); the API server, scheduler, dag-processor and two Celery workers run here, each in its own
 folder under .demo/cluster, sharing only the staging root. Prints which worker ran each task and
-checks Safety Shield against the ground truth.
+checks Safety Shield against the ground truth. Its secrets are fresh for each run; the admin's password is printed,
+as `make up` does, for the UI while the run lasts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> int:
         env = airflow_env(WORK / "airflow_home", sandbox, WORK / "shared-staging")
         print("cluster: PostgreSQL database, Redis broker, API server, scheduler, dag-processor, 2 Celery workers ...")
         with running_cluster(env, WORK) as airflow:
+            print(f"Airflow UI: {airflow.env['AIRFLOW__API__BASE_URL']}  user: admin  "
+                  f"password: {airflow.passwords['admin']}  (until the run ends)")
             airflow.wait_for_dag("clever_attendance_daily")
             # trigger, then unpause: unpausing first would make the scheduler create the same date's run itself
             airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", RUN, "--logical-date", tick)
