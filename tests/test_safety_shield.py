@@ -123,10 +123,15 @@ def test_a_refused_key_fails_at_once_naming_clever_and_the_district(sandbox, con
                                  "(Safety Shield op5) during upload: HTTP 401 unauthorized")
 
 
-def test_a_failed_import_fails(sandbox, conn, tmp_path):
-    with pytest.raises(SafetyShieldError, match="1 of 1 files failed: header is not the PowerSchool") as failed:
-        upload(tmp_path, HEAD.replace("SchoolID", "School") + rows(1), conn(), "op6")
+def test_a_failed_import_fails_quoting_no_word_of_safety_shields(sandbox, conn, tmp_path):
+    """Safety Shield's message about a failed file quotes what it got (here a header line holding a student
+    number): the error, and so the notice, says a category, a count and a column, never its free text."""
+    with pytest.raises(SafetyShieldError) as failed:
+        upload(tmp_path, HEAD.replace("SchoolID", "200417") + rows(1), conn(), "op6")
     assert fails_at_once(failed.value)
+    assert str(failed.value).endswith("during import: 1 of 1 files failed: 1 file-level fault(s), first at column "
+                                      "(row)")
+    assert "200417" not in str(failed.value) and "header" not in str(failed.value)
 
 
 def test_rejected_rows_over_the_threshold_fail_after_the_upload(sandbox, conn, tmp_path):

@@ -39,6 +39,9 @@ def cluster(smtp, tmp_path_factory):
         env = airflow_env(work / "airflow_home", sandbox, work / "staging", districts, sql_alchemy_conn=url)
         env["AIRFLOW_CONN_SMTP_DEFAULT"] = smtp.connection
         env["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"  # as `make up` does
+        # a second login, of Airflow's standard User role: it may trigger DAGs and answer requests, but is not
+        # among the districts' reviewers (the shipped file's `reviewers: [admin]`)
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin,clerk:user"
         with running_airflow(env, work) as airflow:
             airflow.wait_for_dag("clever_attendance")
             airflow.wait_for_dag("clever_attendance_daily")
@@ -223,6 +226,8 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
         assert "Springfield Public Schools (slug springfield, Clever district" in body
         assert "2026-11-13 school SCH003: absent share jumped" in body and "100% absent" in body, body
         assert f"/dags/clever_attendance_review/runs/{approve_run}/tasks/decide/required_actions" in body
+        refused = respond(airflow, approve_run, "Approve", user="clerk", expect=403)
+        assert "is not a respondent" in refused, "only the district's reviewers decide"
         respond(airflow, approve_run, "Approve")
         assert airflow.wait_for_runs("clever_attendance_review", 1, 180) == {approve_run: "success"}
         truth = configured_truth(broken, springfield, day, day, NOW)
@@ -283,6 +288,28 @@ def test_a_hold_nobody_decides_fails_with_a_notice_and_uploads_nothing(cluster, 
     assert subject == "[Clever attendance] shelbyville: decide failed: no decision in time"
     assert "Shelbyville Unified (slug shelbyville" in body and "nothing of them was uploaded" in body
     assert posted(sandbox, shelbyville) == before, "never a silent upload"
+
+
+def test_a_review_run_started_by_hand_acts_on_nothing(cluster, smtp):
+    """A User triggers clever_attendance_review with a conf of their own: naming a hold the guard recorded (for
+    another run) and a path to shelbyville's staged rows, as springfield's. The run fails before anything is read
+    or uploaded, and no district's team is paged for it."""
+    sandbox, airflow, settings = cluster
+    held = next(iter(review_runs(airflow)), "hold__springfield__2026-11-13")
+    staged = Path(airflow.env["ATTENDANCE_STAGING_URL"]) / "_holds"
+    before = {slug: posted(sandbox, settings.district(slug)) for slug in ("springfield", "shelbyville")}
+    smtp.messages.clear()
+    forged = {"hold": held, "district": "springfield", "held_path": str(staged), "rows": 1, "dates": []}
+    answer = requests.post(f"{airflow.env['AIRFLOW__API__BASE_URL']}/api/v2/dags/clever_attendance_review/dagRuns",
+                           headers=token(airflow, "clerk"), timeout=30,
+                           json={"dag_run_id": "manual__forged", "logical_date": None, "conf": forged})
+    assert answer.status_code == 200, answer.text
+    states = wait_for("the forged review to end", lambda: (lambda s: s if s.get("manual__forged") in (
+        "success", "failed") else None)(review_runs(airflow)), 180, every=2)
+    assert states["manual__forged"] == "failed"
+    assert {slug: posted(sandbox, settings.district(slug)) for slug in before} == before, "nothing uploaded"
+    assert staged.exists(), "nothing removed"
+    assert not [s for s, _ in smtp.texts() if "springfield" in s or "shelbyville" in s], "nobody paged"
 
 
 def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(cluster, districts):
@@ -373,17 +400,23 @@ def rows_of(sandbox: dict, district: config.District, day: date) -> list[tuple]:
             if row[2] == day.strftime("%m/%d/%Y")]
 
 
-def respond(airflow, run_id: str, choice: str) -> None:
-    """A person's answer through the REST API, as the Required Actions page sends it."""
+def token(airflow, user: str = "admin") -> dict[str, str]:
+    """A bearer token of one of the simple auth manager's users, as its login page gets it."""
     base = airflow.env["AIRFLOW__API__BASE_URL"]
     password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
-                          .read_text())["admin"]
-    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password},
-                          timeout=30).json()["access_token"]
+                          .read_text())[user]
+    answer = requests.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def respond(airflow, run_id: str, choice: str, user: str = "admin", expect: int = 200) -> str:
+    """A person's answer through the REST API, as the Required Actions page sends it; the answer's text."""
+    base, headers = airflow.env["AIRFLOW__API__BASE_URL"], token(airflow, user)
     url = f"{base}/api/v2/dags/clever_attendance_review/dagRuns/{run_id}/taskInstances/decide/-1/hitlDetails"
     wait_for(f"the request of {run_id} in Required Actions", lambda: requests.get(
-        url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 200, 120, every=1)
-    answer = requests.patch(url, json={"chosen_options": [choice]}, headers={"Authorization": f"Bearer {token}"},
-                            timeout=30)
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["responded_by"]["name"] == "admin"
+        url, headers=headers, timeout=30).status_code == 200, 120, every=1)
+    answer = requests.patch(url, json={"chosen_options": [choice]}, headers=headers, timeout=30)
+    assert answer.status_code == expect, answer.text
+    if expect == 200:
+        assert answer.json()["responded_by"]["name"] == user
+    return answer.text

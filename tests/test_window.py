@@ -38,11 +38,18 @@ def test_the_form_window():
     ({"start_date": "2026-05-01", "end_date": "2026-05-02"}, "field 'start_date': 2026-05-01 is older than "
                                                              "Clever keeps attendance (183 days: the earliest date "
                                                              "is 2026-05-21)"),
+    # a form or a REST conf is anyone's: a ten-year window, the end of time, a huge or non-text value
+    ({"start_date": "2026-11-01", "end_date": "2036-11-01"}, "field 'end_date': 2036-11-01 is in the future: "
+                                                             "Clever holds no attendance after 2026-11-21"),
+    ({"start_date": "2026-11-01", "end_date": "9999-12-31"}, "field 'end_date': 9999-12-31 is in the future"),
+    ({"start_date": "2026-11-01" + "x" * 1_000_000}, "field 'start_date': '2026-11-01xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' "
+                                                     "is not a date"),
+    ({"start_date": 20261101}, "field 'start_date': '20261101' is not a date"),
 ])
 def test_a_bad_form_window_is_refused_naming_the_field(params, message):
     with pytest.raises(RunInputError) as refused:
         requested(params, date(2026, 11, 20))
-    assert str(refused.value).startswith(message)
+    assert str(refused.value).startswith(message) and len(str(refused.value)) < 200
 
 
 def test_chunks_cover_the_window_in_order():

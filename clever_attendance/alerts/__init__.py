@@ -13,7 +13,7 @@ from airflow.sdk import BaseNotifier
 
 from clever_attendance.alerts.send import send
 from clever_attendance.retry_policy import classify
-from clever_attendance.settings import EVENTS, POLL
+from clever_attendance.settings import EVENTS, POLL, REVIEW
 
 log = logging.getLogger(__name__)
 SUBJECT = "[Clever attendance]"
@@ -42,9 +42,17 @@ def run_link(dag_id: str, run_id: str, task_id: str | None = None, map_index: in
 
 def district_of(task, dag_run=None) -> str | None:
     """The slug of the district a task instance of the mapped district group, or a review run, works for; None for
-    a run's own tasks (check, report)."""
-    return (getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
-            or (getattr(dag_run, "conf", None) or {}).get("district"))
+    a run's own tasks (check, report). A review's district is its hold's, in the ledger: its conf is anyone's."""
+    slug = getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
+    if slug or getattr(task, "dag_id", None) != REVIEW:
+        return slug
+    from clever_attendance.errors import RunInputError
+    from clever_attendance.pipeline.holds import review_of
+
+    try:
+        return review_of(dag_run.run_id, dag_run.conf or {}).district
+    except RunInputError:
+        return None
 
 
 class FailureNotice:
@@ -59,6 +67,10 @@ class FailureNotice:
 
         ti, dag_run = context["ti"], context["dag_run"]
         settings, slug = config.load(), district_of(context["task"], dag_run)
+        if ti.dag_id == REVIEW and not slug:  # a run nobody's hold started (by hand): no district's team to tell
+            log.warning("%s run %s names no hold the data guard recorded: it failed, and nobody is notified",
+                        REVIEW, dag_run.run_id)
+            return
         districts = [settings.district(slug)] if slug else list(settings.districts)
         step = ti.task_id.rsplit(".", 1)[-1]
         category, advice, error = classify(context.get("exception"))
@@ -143,19 +155,20 @@ class HoldNotice(BaseNotifier):
         from airflow.providers.standard.operators.hitl import HITLOperator
 
         from clever_attendance.pipeline import config
+        from clever_attendance.pipeline.holds import review_of
 
-        conf, settings = context["dag_run"].conf, config.load()
-        district = settings.district(conf["district"])
-        dates = ", ".join(d["date"] for d in conf["dates"])
+        review, settings = review_of(context["dag_run"].run_id, context["dag_run"].conf or {}), config.load()
+        district = settings.district(review.district)
+        dates = ", ".join(d["date"] for d in review.dates)
         link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url())
         subject = f"{SUBJECT} {district.slug}: {dates} held for a person"
         text = "\n".join([
             f"Clever attendance of {district_line(district.alert_identity())} for {dates} looks wrong next to its "
-            f"schools' last school days: those dates' {conf['rows']} rows were not uploaded to Safety Shield; the "
+            f"schools' last school days: those dates' {review.rows} rows were not uploaded to Safety Shield; the "
             "rest of the district's attendance was.",
-            *(f"  {line}" for d in conf["dates"] for line in d["lines"]),
+            *(f"  {line}" for d in review.dates for line in d["lines"]),
             f"What to do next: decide (Approve, Reject, or upload all but the suspicious schools) within "
-            f"{conf['hold_timeout_hours']:g} hours. With no decision nothing is uploaded, and you get a notice.",
+            f"{review.timeout_hours:g} hours. With no decision nothing is uploaded, and you get a notice.",
             f"Decide: {link}",
         ])
         try:

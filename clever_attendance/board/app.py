@@ -23,15 +23,19 @@ from clever_attendance.ledger import read
 from clever_attendance.pipeline import config
 from clever_attendance.settings import BOARD_PREFIX, DAILY, EVENTS, POLL, REVIEW
 
-DAG_IDS = (POLL, DAILY, EVENTS, REVIEW)
+DELIVERING = (POLL, DAILY, EVENTS)  # the DAGs whose attendance the board shows
+DAG_IDS = (*DELIVERING, REVIEW)
 DRILL_DAYS = 45  # a district's page: its dates of the last this many days
 
 
 def reader(user: GetUserDep):
-    """A logged-in user who may read at least one of the attendance DAGs."""
+    """A logged-in user who may read every DAG that delivers attendance (the review DAG alone is not enough: it
+    shows one hold, the board every district's deliveries and rejects)."""
     manager = get_auth_manager()
-    if not any(manager.is_authorized_dag(method="GET", details=DagDetails(id=dag_id), user=user) for dag_id in DAG_IDS):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: the board needs read access to the attendance DAGs")
+    if not all(manager.is_authorized_dag(method="GET", details=DagDetails(id=dag_id), user=user)
+               for dag_id in DELIVERING):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: the board needs read access to the DAGs "
+                                                       f"{', '.join(DELIVERING)}")
     return user
 
 

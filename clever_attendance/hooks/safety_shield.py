@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -20,6 +21,7 @@ from clever_attendance.retry_policy import NETWORK_ERRORS, InHook, backoff_secon
 from clever_attendance.settings import SAFETY_SHIELD_CONN_ID, SAFETY_SHIELD_CONN_TYPE
 
 UPLOADS = "/api/v1/dataFileUpload"
+NAME = re.compile(r"[A-Za-z][A-Za-z_]{0,39}")  # a column's name or an error code: what may be quoted of an answer
 FINAL = ("completed", "failed")
 
 
@@ -151,10 +153,16 @@ def import_summary(result: dict) -> dict:
     the row-level messages, which may quote the file's values (student numbers)."""
     brief = {k: result.get(k) for k in ("uploadId", "status", "rowsReceived", "rowsImported", "rowsRejected",
                                         "completedAt")}
-    brief["error_columns"] = dict(Counter(e.get("column") or "(row)" for e in result.get("errors", [])))
-    if result.get("status") == "failed":
-        brief["file_error"] = next((e.get("message", "") for e in result.get("errors", [])), "")
+    brief["error_columns"] = dict(Counter(_column(e.get("column")) for e in result.get("errors", [])))
+    if result.get("status") == "failed":  # a category, a count and an id: Safety Shield's own words are not ours
+        found = [_column(e.get("column")) for e in result.get("errors", [])] or ["(file)"]
+        brief["file_error"] = f"{len(found)} file-level fault(s), first at column {found[0]}"
     return brief
+
+
+def _column(name) -> str:
+    """A column Safety Shield names, as a name alone; never free text."""
+    return name if isinstance(name, str) and NAME.fullmatch(name) else "(row)" if not name else "(not a column name)"
 
 
 def _retry_after(answer: requests.Response) -> float | None:
@@ -167,6 +175,7 @@ def _retry_after(answer: requests.Response) -> float | None:
 def _error_name(answer: requests.Response) -> str:
     """The API's error code (file_too_large, idempotency_conflict...), never the body's free text."""
     try:
-        return str(answer.json().get("error", ""))[:80]
-    except ValueError:
+        code = answer.json().get("error", "")
+    except (ValueError, AttributeError):
         return ""
+    return code if isinstance(code, str) and NAME.fullmatch(code) else "(an error code not in its contract)"

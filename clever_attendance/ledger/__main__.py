@@ -8,8 +8,8 @@ import argparse
 
 import sqlalchemy as sa
 
-from clever_attendance.hooks.ledger import LedgerHook
-from clever_attendance.ledger.schema import migrate
+from clever_attendance.hooks.ledger import LedgerHook, engine
+from clever_attendance.ledger.schema import version
 
 
 def create_database(url: sa.URL) -> bool:
@@ -33,12 +33,9 @@ def main() -> None:
     url = LedgerHook().url()
     if url.drivername.startswith("postgresql") and create_database(url):
         print(f"created the database {url.database}")
-    engine = sa.create_engine(url)
-    try:
+    with engine(url).connect() as db:  # made as the tasks make it: migrated, SQLite's DDL in transactions
         print(f"the attendance ledger ({url.render_as_string(hide_password=True)}) is at schema version "
-              f"{migrate(engine)}")
-    finally:
-        engine.dispose()
+              f"{version(db)}")
 
 
 if __name__ == "__main__":

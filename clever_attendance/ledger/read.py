@@ -121,8 +121,17 @@ def rejects_csv(db: sa.Connection, slug: str, day: str) -> str | None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REJECT_COLUMNS)
-    writer.writerows(found)
+    writer.writerows([spreadsheet_safe(value) for value in row] for row in found)
     return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP's list)
+
+
+def spreadsheet_safe(value: str | None) -> str | None:
+    """A downloaded cell that no spreadsheet runs: Clever's values are anyone's, so one that could start a formula
+    is quoted as text (a leading `'`)."""
+    return f"'{value}" if value and value.startswith(FORMULA_STARTS) else value
 
 
 def run_outcome(db: sa.Connection, dag_id: str, run_id: str) -> list[dict]:

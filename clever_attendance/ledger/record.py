@@ -15,7 +15,6 @@ from clever_attendance.pipeline.window import Window
 
 SKIPPED = "skipped: nothing new"
 DELIVERED = ("uploaded", "uploaded without suspicious schools", "no attendance")  # Safety Shield holds this run's
-ASIDE = (SKIPPED, "dry run")  # changes nothing of what stands: a dry run uploads nothing, a skip found nothing new
 
 
 @dataclass

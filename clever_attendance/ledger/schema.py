@@ -1,6 +1,7 @@
 """The ledger's schema versions: each step upgrades a database one version, in the migration's transaction,
-and keeps its data. A step never changes once released; a new version appends one (a step that alters a
-table some earlier step created from `tables` must give that earlier step its own copy of the old table)."""
+and keeps its data. A step never changes what it leaves once released; a new version appends one. Tables are
+created from `tables`, the newest schema, so a column added later is added by a `_columns` step, which adds only
+what a database lacks: an old database gains it there, a new one had it from the start."""
 
 from __future__ import annotations
 
@@ -28,6 +29,20 @@ def _district_days(db: sa.Connection) -> None:
     replay_district_days(db)
 
 
+def _columns(*tables: sa.Table) -> Callable[[sa.Connection], None]:
+    """A step that adds the columns the code's tables have and the database's lack (a database made by an earlier
+    step of this code has them already)."""
+    def step(db: sa.Connection) -> None:
+        for table in tables:
+            found = {column["name"] for column in sa.inspect(db).get_columns(table.name)}
+            for column in table.c:
+                if column.name not in found:
+                    name = db.dialect.identifier_preparer.quote(column.name)  # `window` is a keyword in PostgreSQL
+                    db.execute(sa.text(f"alter table {table.name} add column {name} "
+                                       f"{column.type.compile(dialect=db.dialect)}"))
+    return step
+
+
 # version n is reached by STEPS[n - 1]
 STEPS: list[Callable[[sa.Connection], None]] = [
     _create(deliveries, rejects, indexes=(("deliveries_by_district", "deliveries", ("district", "attendance_date")),
@@ -37,6 +52,7 @@ STEPS: list[Callable[[sa.Connection], None]] = [
     _create(school_days),  # 2: the per-school history
     _district_days,
     _create(holds),  # 4: the data guard's holds and the decisions on them
+    _columns(holds),  # 5: what a review acts on, recorded by the guard (a run's conf is anyone's)
 ]
 VERSION = len(STEPS)
 

@@ -50,11 +50,14 @@ district_days = sa.Table(
 )
 
 # a person's say on a suspicious day: the guard's hold of a district's date (its suspicious schools' counts are
-# the fingerprint: the same data held again is not asked about again) and the decision, once made
+# the fingerprint: the same data held again is not asked about again) and the decision, once made. A review run acts
+# only on the holds recorded here under its run id, on the file whose digest is `held_sha256`
 holds = sa.Table(
     "holds", meta,
     *_text("district", "attendance_date", "fingerprint", primary_key=True),
     *_text("findings", "dag_id", "run_id", "review_run_id", "held_at", "decision", "decided_by", "decided_at"),
+    *_text("window", "schools", "counts", "held_sha256"),  # 5: what the review acts on, recorded by the guard alone
+    sa.Column("held_rows", sa.Integer), sa.Column("timeout_hours", sa.Float),
 )
 
 versions = sa.Table("ledger_version", meta, sa.Column("version", sa.Integer, nullable=False))

@@ -14,26 +14,26 @@ from airflow.sdk import Context
 from clever_attendance.pipeline.guard import APPROVE, PARTIAL, REJECT
 
 
-def body(conf: dict, district: dict) -> str:
+def body(review, district: dict) -> str:
     """What the person reads in Required Actions: the suspicious schools' counts and shares, and the choices."""
-    dates = ", ".join(d["date"] for d in conf["dates"])
-    lines = "\n".join(f"- {line}" for d in conf["dates"] for line in d["lines"])
-    hours = conf["hold_timeout_hours"]
+    dates = ", ".join(d["date"] for d in review.dates)
+    lines = "\n".join(f"- {line}" for d in review.dates for line in d["lines"])
     return (
         f"Clever attendance of **{district['name']}** (slug {district['slug']}, Clever district "
         f"{district['clever_district_id']}, Safety Shield {district['safety_shield_district_id']}) for **{dates}** "
-        f"looks wrong next to its schools' last school days, so those dates' {conf['rows']} rows were not "
+        f"looks wrong next to its schools' last school days, so those dates' {review.rows} rows were not "
         f"uploaded. The rest of the district's attendance was.\n\n{lines}\n\n"
         f"**{APPROVE}** uploads the held rows as they are. **{REJECT}** uploads none of them: a later run asks "
         f"again only if Clever's data for those schools changes. **{PARTIAL}** uploads the other schools' rows "
-        f"of those dates.\n\nWith no decision in {hours:g} hours nothing is uploaded, the district's team gets a "
-        f"notice, and a later run asks again."
+        f"of those dates.\n\nWith no decision in {review.timeout_hours:g} hours nothing is uploaded, the district's "
+        f"team gets a notice, and a later run asks again."
     )
 
 
 class HoldDecision(HITLOperator):
-    """A person's decision on the held dates of the review run's conf; waits `hold_timeout_hours` at most, then
-    fails (HITLTimeoutError): never a silent upload."""
+    """A person's decision on the hold the guard recorded under the run's id; only the district's `reviewers` may
+    answer (when it names any); waits `hold_timeout_hours` at most, then fails (HITLTimeoutError): never a silent
+    upload."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(subject="Clever attendance held for a person", options=[APPROVE, REJECT, PARTIAL],
@@ -41,10 +41,13 @@ class HoldDecision(HITLOperator):
 
     def execute(self, context: Context):
         from clever_attendance.pipeline import config
+        from clever_attendance.pipeline.holds import review_of
 
-        conf = context["dag_run"].conf
-        district = config.load().district(conf["district"]).alert_identity()
-        self.subject = f"Clever attendance of {district['name']} held: {', '.join(d['date'] for d in conf['dates'])}"
-        self.body = body(conf, district)
-        self.response_timeout = timedelta(hours=float(conf["hold_timeout_hours"]))
+        review = review_of(context["dag_run"].run_id, context["dag_run"].conf or {})
+        found = config.load().district(review.district)
+        district = found.alert_identity()
+        self.subject = f"Clever attendance of {district['name']} held: {', '.join(d['date'] for d in review.dates)}"
+        self.body = body(review, district)
+        self.response_timeout = timedelta(hours=review.timeout_hours)
+        self.assigned_users = [{"id": user, "name": user} for user in found.reviewers] or None
         return super().execute(context)

@@ -52,9 +52,12 @@ def chosen(context, settings: config.Settings) -> dict[str, Window]:
     watcher saw move for an event-driven run."""
     selected = context["params"].get("districts") or []
     known = {d.slug for d in settings.districts}
+    if not isinstance(selected, list) or not all(isinstance(slug, str) for slug in selected):
+        raise RunInputError("field 'districts': must be a list of district slugs")
     unknown = sorted(set(selected) - known)
-    if unknown:
-        raise RunInputError(f"field 'districts': not in {settings.source}: {', '.join(unknown)}")
+    if unknown:  # named, but not echoed at any length: a run's conf is anyone's
+        raise RunInputError(f"field 'districts': {len(unknown)} not in {settings.source}: "
+                            f"{', '.join(repr(slug[:40]) for slug in unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
     moved = moved_syncs(context) if context["dag"].dag_id == EVENTS else {}
     gone = sorted(set(moved) - known)
     if gone:

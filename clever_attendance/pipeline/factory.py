@@ -101,7 +101,9 @@ upload. **decide** asks a person in Browse → Required Actions (counts and shar
 rows as they are, *Reject* uploads none of them, *Upload all but the suspicious schools* uploads the rest.
 **upload** then sends what was decided; **record** writes the decision and its outcome to the attendance ledger.
 With no decision in the district's `hold_timeout_hours`, **decide** fails with a notice and nothing is uploaded.
-Not for triggering by hand: its runs carry the hold in their conf.
+Not for triggering by hand: a run acts only on the hold the guard recorded in the attendance ledger under the
+run's own id (its conf names it, `{"hold": "<run id>"}`), on the held file whose digest the guard recorded; any
+other run fails before anything is read or uploaded. Only the district's `reviewers` may decide.
 """
 
 
@@ -220,8 +222,8 @@ def _review_dag(settings: Settings, notice: FailureNotice) -> DAG:
         decision = HoldDecision(task_id="decide", notifiers=[HoldNotice()], on_failure_callback=notice, retries=0)
         delivered = deliver.override(on_failure_callback=notice)(decision.output)
         upload = SafetyShieldUploadOperator(
-            task_id="upload", csv_path=delivered["csv_path"], district_slug="{{ dag_run.conf['district'] }}",
-            safety_shield_district_id=delivered["safety_shield_district_id"], window="{{ dag_run.conf['window'] }}",
+            task_id="upload", csv_path=delivered["csv_path"], district_slug=delivered["district"],
+            safety_shield_district_id=delivered["safety_shield_district_id"], window=delivered["window"],
             max_reject_share=delivered["max_reject_share"], safety_shield_conn_id=delivered["safety_shield_conn_id"],
             asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True,
             execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)

@@ -112,6 +112,7 @@ def _judge(day: str, school: str, row: dict | None, usual: list[dict], guard: Gu
 
 APPROVE, REJECT, PARTIAL = "Approve", "Reject", "Upload all but the suspicious schools"
 HELD = "held for a person"  # a district's status, and a date's, while a person decides
+WAITING = ("hold", "wait")  # the guard's actions that leave a date waiting for a person
 DECISIONS = {APPROVE: "approved", REJECT: "rejected", PARTIAL: "partly approved"}
 PENDING, TIMED_OUT = None, "no decision"  # a hold waiting for a person; one nobody decided in time (asked again)
 
@@ -163,5 +164,7 @@ def plan(verdict: Verdict, decisions: dict[tuple[str, str], dict], stale_before:
 
 def date_status(action: str, decided_by: str | None) -> str:
     """A date's status in the ledger after the guard's action on it."""
-    return {"hold": HELD, "wait": HELD, "trim": "uploaded without suspicious schools"}.get(
-        action, "held: rejected" + (f" by {decided_by}" if decided_by else ""))
+    if action in WAITING:
+        return HELD
+    return "uploaded without suspicious schools" if action == "trim" else \
+        "held: rejected" + (f" by {decided_by}" if decided_by else "")

@@ -4,7 +4,8 @@ staged files and writes them.
 
 A held date's rows leave the district's upload and wait in `<staging root>/_holds/<district>/<review run>/held.csv`
 for the review run (DAG `clever_attendance_review`, one run per hold) in which a person decides; every other date
-of the window is uploaded at once.
+of the window is uploaded at once. A review run acts only on what the guard recorded in the ledger under the run's
+own id, on a file whose digest matches: its conf names the hold and nothing else, and every path is derived.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from airflow.sdk import ObjectStoragePath
 
-from clever_attendance.errors import GuardError
+from clever_attendance.errors import GuardError, RunInputError
 from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
 from clever_attendance.ledger.tables import holds, school_days
 from clever_attendance.pipeline import guard as rules
@@ -27,6 +30,7 @@ from clever_attendance.pipeline.config import District
 from clever_attendance.pipeline.window import Window
 from clever_attendance.settings import REVIEW
 
+HELD_FILE = "held.csv"
 HISTORY_DAYS = 120  # calendar days of a school's history read: its last school days with data fit in them
 STALE_MARGIN = timedelta(hours=1)  # a pending hold older than its timeout and this: its request is gone
 
@@ -72,7 +76,7 @@ def guard(district: District, window: Window, staged: dict, dag_id: str, run_id:
     already decided). The file to upload, what was found, and the review to request (None: none)."""
     now = now or datetime.now(UTC)
     dates = [str(day) for day in window.dates()]
-    out = {"upload_path": staged["csv_path"], "suspicious": [], "no_baseline": 0, "dates": {}, "review": None}
+    out = {"upload_path": staged["csv_path"], "suspicious": [], "dates": {}, "review": None}
     if not district.guard.enabled:
         return out
     with ledger_errors(f"reading the history of district {district.slug}"), LedgerHook().get_conn().connect() as db:
@@ -86,7 +90,6 @@ def guard(district: District, window: Window, staged: dict, dag_id: str, run_id:
     stale = now - timedelta(hours=district.guard.hold_timeout_hours) - STALE_MARGIN
     plans = rules.plan(verdict, decided, iso(stale))
     out.update(suspicious=[f.line() for f in verdict.suspicious],
-               no_baseline=sum(f.verdict == rules.NO_BASELINE for f in verdict.findings),
                dates={p.attendance_date: {"action": p.action, "schools": p.schools, "decided_by": p.decided_by,
                                           "lines": [f.line() for f in p.findings]} for p in plans})
     if not plans or dry_run:  # a dry run says what the guard would do, and changes nothing
@@ -100,41 +103,87 @@ def guard(district: District, window: Window, staged: dict, dag_id: str, run_id:
     out["upload_path"] = _write(folder / "upload.csv", sent)
     asked = [p for p in plans if p.action == "hold"]
     if asked:
-        out["review"] = _hold(district, window, asked, kept, dag_id, run_id, now)
-        for held in out["review"]["conf"]["dates"]:  # what the review records once decided
-            held["counts"] = staged["counts"].get("days", {}).get(held["date"], {})
+        out["review"] = _hold(district, window, asked, kept, dag_id, run_id, now, staged["counts"].get("days", {}))
     return out
 
 
 def _hold(district: District, window: Window, asked: list[rules.DatePlan], kept: bytes, dag_id: str, run_id: str,
-          now: datetime) -> dict:
-    """Keep the newly held dates' rows for the review and mark them pending in the ledger; the review's run id and
-    its conf."""
+          now: datetime, counts: dict) -> dict:
+    """Keep the newly held dates' rows for the review and record the hold in the ledger, where the review reads it;
+    the review's run id and its conf (the hold's id: nothing a review does is taken from its conf)."""
     marks = hashlib.sha256("".join(p.fingerprint for p in asked).encode()).hexdigest()[:10]
     # the moment too: the same data asked about again after a timeout is a new request, and a new run
     review_run_id = f"hold__{district.slug}__{asked[0].attendance_date}__{marks}__{now:%Y%m%dT%H%M%S}"
     held_dates = {csv_date(p.attendance_date) for p in asked}
     held, _ = split(kept, lambda row: row[2] in held_dates)
     folder = staging.hold_folder(district.slug, review_run_id)
-    path = _write(folder / "held.csv", held)
+    staging.make_private(folder)
+    _write(folder / HELD_FILE, held)
+    review = {"review_run_id": review_run_id, "window": str(window), "held_sha256": hashlib.sha256(held).hexdigest(),
+              "held_rows": held.count(b"\n") - 1, "timeout_hours": district.guard.hold_timeout_hours}
     rows = [{"district": district.slug, "attendance_date": p.attendance_date, "fingerprint": p.fingerprint,
              "findings": "\n".join(f.line() for f in p.findings), "dag_id": dag_id, "run_id": run_id,
-             "review_run_id": review_run_id, "held_at": iso(now), "decision": None, "decided_by": None,
-             "decided_at": None} for p in asked]
+             "held_at": iso(now), "decision": None, "decided_by": None, "decided_at": None,
+             "schools": json.dumps(p.schools), "counts": json.dumps(counts.get(p.attendance_date, {})), **review}
+            for p in asked]
     key = sa.tuple_(holds.c.district, holds.c.attendance_date, holds.c.fingerprint)
     # asked again after a timeout: the same key, a new request
     with ledger_errors(f"holding dates of district {district.slug}"), LedgerHook().get_conn().begin() as db:
         db.execute(holds.delete().where(key.in_([(r["district"], r["attendance_date"], r["fingerprint"])
                                                  for r in rows])))
         db.execute(holds.insert(), rows)
-    return {"run_id": review_run_id, "conf": {
-        "district": district.slug, "window": str(window), "held_path": path, "rows": held.count(b"\n") - 1,
-        "origin": {"dag_id": dag_id, "run_id": run_id}, "hold_timeout_hours": district.guard.hold_timeout_hours,
-        "dates": [{"date": p.attendance_date, "fingerprint": p.fingerprint, "lines": [f.line() for f in p.findings],
-                   "schools": p.schools} for p in asked]}}
+    return {"run_id": review_run_id, "conf": {"hold": review_run_id}}
 
 
-def request_review(run_id: str, conf: dict, ti) -> bool:
+@dataclass(frozen=True)
+class Review:
+    """A hold as the guard recorded it in the ledger: all a review run acts on."""
+
+    run_id: str
+    district: str
+    window: str
+    dates: list[dict]  # per held date: date, fingerprint, lines (counts and shares), schools, counts
+    rows: int
+    sha256: str
+    timeout_hours: float
+
+    @property
+    def held_path(self) -> ObjectStoragePath:
+        return staging.hold_folder(self.district, self.run_id) / HELD_FILE
+
+    def read_held(self) -> bytes:
+        """The held rows, refused unless they are the bytes the guard recorded."""
+        content = self.held_path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != self.sha256:
+            raise RunInputError(f"review {self.run_id} of district {self.district}: the held file is not the one the "
+                                "data guard recorded (its digest differs): nothing is uploaded")
+        return content
+
+
+def review_of(run_id: str, conf: dict) -> Review:
+    """The hold a review run acts on: the one the guard recorded under the run's own id, still undecided.
+
+    Anyone who may trigger the review DAG may give any conf; only the guard records holds, so a run that does not
+    name its own, recorded, pending hold is refused before anything is read or uploaded.
+    """
+    if conf.get("hold") != run_id:
+        raise RunInputError(f"{REVIEW} run {run_id!r}: field 'hold' must name the run's own hold: reviews are started "
+                            "by the data guard, never by hand")
+    with ledger_errors(f"reading the hold of review {run_id}"), LedgerHook().get_conn().connect() as db:
+        found = [dict(r._mapping) for r in db.execute(sa.select(holds).where(holds.c.review_run_id == run_id)
+                                                      .order_by(holds.c.attendance_date))]
+    if not found or found[0]["held_sha256"] is None:
+        raise RunInputError(f"{REVIEW} run {run_id!r} names no hold the data guard recorded: reviews are started "
+                            "by the data guard, never by hand")
+    first = found[0]
+    return Review(run_id=run_id, district=first["district"], window=first["window"], rows=first["held_rows"],
+                  sha256=first["held_sha256"], timeout_hours=first["timeout_hours"],
+                  dates=[{"date": r["attendance_date"], "fingerprint": r["fingerprint"],
+                          "lines": r["findings"].split("\n"), "schools": json.loads(r["schools"]),
+                          "counts": json.loads(r["counts"])} for r in found])
+
+
+def request_review(run_id: str, conf: dict, district: str, ti) -> bool:
     """Start the review run of a hold from the task that made it; False when it exists already (a retried task).
 
     Sends the Task SDK's own message, the one TriggerDagRunOperator's task sends: a task of its own in each
@@ -146,46 +195,43 @@ def request_review(run_id: str, conf: dict, ti) -> bool:
     from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
 
     if ti.get_dag(REVIEW).is_paused:
-        raise GuardError(f"the data guard held dates of district {conf['district']} but cannot ask anyone: the DAG "
+        raise GuardError(f"the data guard held dates of district {district} but cannot ask anyone: the DAG "
                          f"{REVIEW} is paused")
     answer = SUPERVISOR_COMMS.send(TriggerDagRun(dag_id=REVIEW, run_id=run_id, conf=conf))
     if isinstance(answer, ErrorResponse):
         if answer.error == ErrorType.DAGRUN_ALREADY_EXISTS:
             return False
-        raise GuardError(f"the data guard could not start the review {run_id} of district {conf['district']}: "
+        raise GuardError(f"the data guard could not start the review {run_id} of district {district}: "
                          f"{answer.error.value}")
     return True
 
 
-def deliver(conf: dict, chosen: str) -> dict:
+def deliver(review: Review, chosen: str) -> dict:
     """The file the person's decision uploads: the held rows (Approve), without the suspicious schools' rows
     (Upload all but ...), or none (Reject)."""
-    content = ObjectStoragePath(conf["held_path"]).read_bytes()
-    trimmed = {(csv_date(d["date"]), school) for d in conf["dates"] for school in d["schools"]}
+    content = review.read_held()
+    trimmed = {(csv_date(d["date"]), school) for d in review.dates for school in d["schools"]}
     if chosen == rules.APPROVE:
         sent = content
     elif chosen == rules.PARTIAL:
         sent, _ = split(content, lambda row: (row[2], row[0]) not in trimmed)
     else:
         sent, _ = split(content, lambda row: False)
-    path = _write(ObjectStoragePath(conf["held_path"]).parent / "decided.csv", sent)
+    path = _write(review.held_path.parent / "decided.csv", sent)
     by_date: dict[str, int] = {}
     for row in csv.reader(io.StringIO(sent.decode("utf-8"), newline="")):
         by_date[row[2]] = by_date.get(row[2], 0) + 1
-    rows_by_date = {d["date"]: by_date.get(csv_date(d["date"]), 0) for d in conf["dates"]}
-    return {"csv_path": path, "decision": rules.DECISIONS.get(chosen, chosen), "rows": sum(rows_by_date.values()),
-            "rows_by_date": rows_by_date}
+    rows_by_date = {d["date"]: by_date.get(csv_date(d["date"]), 0) for d in review.dates}
+    return {"csv_path": path, "rows": sum(rows_by_date.values()), "rows_by_date": rows_by_date}
 
 
-def decide(conf: dict, decision: str, decided_by: str | None, keep_files: bool, retention_days: int,
+def decide(review: Review, decision: str, decided_by: str | None, keep_files: bool,
            now: datetime | None = None) -> None:
     """Record the decision on the review's holds, and let go of their files: kept while an upload is owed, and
-    those of a rejected hold for a person to look into, `retention_days` (the rejects'); older ones go here."""
-    key = sa.tuple_(holds.c.attendance_date, holds.c.fingerprint)
-    with ledger_errors(f"recording a decision on district {conf['district']}"), LedgerHook().get_conn().begin() as db:
-        db.execute(holds.update().where(holds.c.district == conf["district"],
-                                        key.in_([(d["date"], d["fingerprint"]) for d in conf["dates"]]))
+    those of a rejected hold for a person to look into (the polls' reports remove them after
+    `rejects_retention_days`)."""
+    with ledger_errors(f"recording a decision on district {review.district}"), LedgerHook().get_conn().begin() as db:
+        db.execute(holds.update().where(holds.c.review_run_id == review.run_id)
                    .values(decision=decision, decided_by=decided_by, decided_at=iso(now or datetime.now(UTC))))
     if not keep_files:
-        staging.remove(ObjectStoragePath(conf["held_path"]).parent)
-    staging.remove_older(staging.root() / "_holds", (now or datetime.now(UTC)) - timedelta(days=retention_days))
+        staging.remove(review.held_path.parent)

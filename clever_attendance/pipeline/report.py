@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from clever_attendance.pipeline.guard import HELD, date_status
+from clever_attendance.pipeline.guard import HELD, WAITING, date_status
 
 COLUMNS = ["district", "status", "read", "delivered", "rejected", "superseded", "uploaded", "import",
            "extract_s", "transform_s", "upload_s", "latency_min"]
@@ -18,7 +18,7 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
     counts = transform.get("counts", {})
     if upload.get("dry_run"):
         status = "dry run"
-    elif upload and any(what["action"] in ("hold", "wait") for what in held.values()):
+    elif upload and any(what["action"] in WAITING for what in held.values()):
         status = HELD  # the rest of its window was uploaded
     elif upload:
         status = "uploaded" if upload.get("rows") else "no attendance"

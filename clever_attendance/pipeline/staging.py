@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
@@ -43,10 +43,8 @@ def _lane(dag_id: str) -> str:
 
 
 def hold_folder(slug: str, review_run_id: str) -> ObjectStoragePath:
-    """Where a district's held rows wait for a person's decision (removed once it is made), created private."""
-    folder = root() / "_holds" / slug / _safe(review_run_id)
-    make_private(folder)
-    return folder
+    """Where a district's held rows wait for a person's decision (removed once it is made)."""
+    return root() / "_holds" / _safe(slug) / _safe(review_run_id)
 
 
 def receipt_path(dag_id: str, slug: str, window: str) -> ObjectStoragePath:
@@ -122,16 +120,25 @@ def open_private(path: ObjectStoragePath, mode: str = "wb"):
     return path.open(mode)
 
 
-def remove_older(folder: ObjectStoragePath, before: datetime) -> None:
-    """Delete the sub-folders of each sub-folder of `folder` last changed before `before` (held files of a
-    district past their retention)."""
+def remove_older(folder: ObjectStoragePath, before: datetime, depth: int = 2) -> int:
+    """Delete the folders `depth` levels under `folder` last changed before `before`: files of runs (depth 3:
+    district, window, run) or holds (depth 2: district, hold) past their retention. How many were deleted."""
     if not folder.exists():
-        return
-    for district in folder.iterdir():
-        for kept in district.iterdir():
-            changed = kept.stat().st_mtime  # seconds on a disk; a datetime from an object store
-            if (changed if isinstance(changed, datetime) else datetime.fromtimestamp(changed, UTC)) < before:
-                remove(kept)
+        return 0
+    if depth == 0:
+        changed = folder.stat().st_mtime  # seconds on a disk; a datetime from an object store
+        if (changed if isinstance(changed, datetime) else datetime.fromtimestamp(changed, UTC)) >= before:
+            return 0
+        remove(folder)
+        return 1
+    return sum(remove_older(inner, before, depth - 1) for inner in folder.iterdir() if inner.is_dir())
+
+
+def sweep(dag_id: str, now: datetime, staging_days: int, holds_days: int) -> int:
+    """Remove what a DAG's runs left with student data in it, whatever their outcome: a failed or dry run's files
+    after `staging_days`, held rows after `holds_days`. How many folders went."""
+    return (remove_older(root() / _safe(dag_id), now - timedelta(days=staging_days), depth=3)
+            + remove_older(root() / "_holds", now - timedelta(days=holds_days), depth=2))
 
 
 def remove(folder: ObjectStoragePath) -> None:

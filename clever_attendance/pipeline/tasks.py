@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -14,6 +14,7 @@ from clever_attendance.pipeline.window import Window
 from clever_attendance.settings import GROUP, REVIEW
 
 log = logging.getLogger(__name__)
+HOLD_FILES_DAYS = 8  # held rows wait for a person at most the longest hold_timeout_hours (168), then a day
 
 
 def _district(slug: str) -> tuple[config.Settings, config.District]:
@@ -63,19 +64,31 @@ def transform(context, slug: str, window: str, manifest: dict) -> dict:
         log.warning("Clever district %s: %s: %s%s", slug, day, what["action"],
                     " (dry run: nothing held)" if context["params"].get("dry_run") else "")
     if found["review"]:
-        started = request_review(found["review"]["run_id"], found["review"]["conf"], context["ti"])
+        started = request_review(found["review"]["run_id"], found["review"]["conf"], slug, context["ti"])
         log.warning("Clever district %s: a person is asked to decide in run %s of %s%s", slug,
                     found["review"]["run_id"], REVIEW, "" if started else " (asked before)")
     return {**staged, "upload_path": found.pop("upload_path"), "guard": found}
 
 
+def _review(context):
+    """The hold this review run acts on, from the ledger (never from its conf); refused when it names none."""
+    from clever_attendance.pipeline.holds import review_of
+
+    return review_of(context["dag_run"].run_id, context["dag_run"].conf or {})
+
+
 def decide_upload(context, decision: dict) -> dict:
-    """The review's file to upload, as the person decided, and where to upload it."""
+    """The review's file to upload, as the person decided, and where to upload it; a decision by anyone but the
+    district's reviewers is refused (Airflow enforces them too, as the request's assigned users)."""
     from clever_attendance.pipeline.holds import deliver
 
-    conf = context["dag_run"].conf
-    _, district = _district(conf["district"])
-    return {**deliver(conf, decision["chosen_options"][0]), "decided_by": who(decision),
+    review = _review(context)
+    _, district = _district(review.district)
+    by = (decision.get("responded_by_user") or {}).get("id")
+    if district.reviewers and by not in district.reviewers:
+        raise AirflowFailException(f"Clever district {review.district}: the hold of review {review.run_id} was "
+                                   f"decided by user id {by!r}, who is not among the district's reviewers")
+    return {**deliver(review, decision["chosen_options"][0]), "district": review.district, "window": review.window,
             "safety_shield_district_id": district.safety_shield_district_id,
             "safety_shield_conn_id": district.safety_shield_conn_id, "max_reject_share": district.max_reject_share}
 
@@ -87,11 +100,11 @@ def who(decision: dict | None) -> str | None:
 
 def record_review(context) -> dict:
     """The decision in the ledger: the holds it settles, and the held dates' outcome under the review's run."""
-    from clever_attendance.ledger.record import RunEntry
+    from clever_attendance.ledger.tables import COUNTS
     from clever_attendance.pipeline.guard import DECISIONS, TIMED_OUT
     from clever_attendance.pipeline.holds import decide
 
-    conf, ti, dag_run = context["dag_run"].conf, context["ti"], context["dag_run"]
+    review, ti, dag_run = _review(context), context["ti"], context["dag_run"]
     decision = ti.xcom_pull(task_ids="decide")
     delivered, upload = ti.xcom_pull(task_ids="deliver"), ti.xcom_pull(task_ids="upload")
     verdict = DECISIONS[decision["chosen_options"][0]] if decision else TIMED_OUT
@@ -100,29 +113,29 @@ def record_review(context) -> dict:
     status = ("failed at upload" if failed else
               {"approved": "uploaded", "partly approved": "uploaded without suspicious schools"}.get(
                   verdict, f"held: {verdict}" + (f" by {by}" if by else "")))
-    entry = RunEntry(dag_run.dag_id, dag_run.run_id, getattr(dag_run.run_type, "value", str(dag_run.run_type)))
-    for held in conf["dates"]:
+    entry = _entry(dag_run)
+    for held in review.dates:
         counts = dict(held["counts"])
         if status == "uploaded without suspicious schools":
             left_out = counts["delivered"] - delivered["rows_by_date"].get(held["date"], 0)
             counts.update(delivered=counts["delivered"] - left_out, rejected=counts["rejected"] + left_out,
                           rejected_by_reason={**counts["rejected_by_reason"], "left_out_by_a_person": left_out})
         entry.deliveries.append({
-            "district": conf["district"], "attendance_date": held["date"], "window": conf["window"],
-            "status": status, **{k: counts.get(k) for k in ("read", "delivered", "rejected", "superseded")},
+            "district": review.district, "attendance_date": held["date"], "window": review.window,
+            "status": status, **{k: counts.get(k) for k in COUNTS},
             "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})),
             "import_ids": ",".join(u["uploadId"] for u in (upload or {}).get("uploads", [])) or None,
             "completed_at": (upload or {}).get("completedAt")})
     settings = config.load()
     _record(entry, settings.rejects_retention_days)
-    decide(conf, verdict, by, failed or verdict == "rejected", settings.rejects_retention_days)
+    decide(review, verdict, by, failed or verdict == "rejected")
     if failed:
-        raise AirflowFailException(f"Clever district {conf['district']}: the held rows were {verdict} by {by} but "
+        raise AirflowFailException(f"Clever district {review.district}: the held rows were {verdict} by {by} but "
                                    "not uploaded: clear the review's upload task")
     if verdict == TIMED_OUT:  # recorded; and the run shows what happened: nobody decided, nothing went
-        raise AirflowFailException(f"Clever district {conf['district']}: no decision on the held dates in "
-                                   f"{conf['hold_timeout_hours']:g} hours: nothing of them was uploaded")
-    log.info("Clever district %s: %s held %s: %s", conf["district"], ", ".join(d["date"] for d in conf["dates"]),
+        raise AirflowFailException(f"Clever district {review.district}: no decision on the held dates in "
+                                   f"{review.timeout_hours:g} hours: nothing of them was uploaded")
+    log.info("Clever district %s: %s held %s: %s", review.district, ", ".join(d["date"] for d in review.dates),
              verdict + (f" by {by}" if by else ""), status)
     return {"decision": verdict, "decided_by": by, "status": status}
 
@@ -130,6 +143,13 @@ def record_review(context) -> dict:
 def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:
     """One XCom per instance of the district group, in map order (None where an instance pushed none)."""
     return ti.xcom_pull(task_ids=f"{GROUP}.{task_id}", key=key, map_indexes=range(count), default=None) if count else []
+
+
+def _entry(dag_run):
+    """The run's empty ledger entry."""
+    from clever_attendance.ledger.record import RunEntry
+
+    return RunEntry(dag_run.dag_id, dag_run.run_id, getattr(dag_run.run_type, "value", str(dag_run.run_type)))
 
 
 def _record(entry, retention_days: int) -> None:
@@ -145,7 +165,6 @@ def report(context, targets: list[dict]) -> list[dict]:
     from airflow.sdk.observability.stats import Stats
 
     from clever_attendance.alerts import latency_breached, latency_pages
-    from clever_attendance.ledger.record import RunEntry
     from clever_attendance.pipeline.report import district_row, render
 
     settings = config.load()
@@ -153,7 +172,7 @@ def report(context, targets: list[dict]) -> list[dict]:
     pulled = {step: _mapped(ti, step, len(targets)) for step in ("extract", "transform", "upload")}
     late_skips = _mapped(ti, "extract", len(targets), key="skipped")
     skipped = ti.xcom_pull(task_ids="check", key="skipped") or {}
-    entry = RunEntry(dag_id, dag_run.run_id, getattr(dag_run.run_type, "value", str(dag_run.run_type)))
+    entry = _entry(dag_run)
     rows = []
     for slug, why in skipped.items():
         rows.append(district_row(slug, {step: None for step in pulled}, why["reason"]))
@@ -182,6 +201,10 @@ def report(context, targets: list[dict]) -> list[dict]:
                 latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late["p95"] / 60,
                                  district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
     staging.remove_plan(dag_id, dag_run.run_id)
+    swept = staging.sweep(dag_id, datetime.now(UTC), settings.staging_retention_days,
+                          max(settings.rejects_retention_days, HOLD_FILES_DAYS))
+    if swept:
+        log.info("removed %d staging folders past their retention (staging_retention_days)", swept)
     rows.sort(key=lambda row: row["district"])
     for line in render(rows).splitlines():
         log.info("report | %s", line)

@@ -57,23 +57,30 @@ def single_day(moment: datetime, timezone: str) -> Window:
 
 
 def _date(params: dict, name: str) -> date:
+    value = params[name]
+    if not isinstance(value, str) or len(value) != 10:  # a run's conf is anyone's: no echo of a huge value
+        raise RunInputError(f"field {name!r}: {str(value)[:40]!r} is not a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(str(params[name]))
+        return date.fromisoformat(value)
     except ValueError:
-        raise RunInputError(f"field {name!r}: {params[name]!r} is not a date (YYYY-MM-DD)") from None
+        raise RunInputError(f"field {name!r}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def requested(params: dict, today: date) -> Window | None:
-    """The window a manual run's form asks for (one date alone means that day), or None; a window that ends
-    before it starts, or reaches further back than Clever keeps attendance, is refused naming the field."""
+    """The window a manual run's form asks for (one date alone means that day), or None. Bounded at both ends by
+    what Clever holds: a window that ends before it starts, reaches further back than Clever keeps attendance, or
+    ends after tomorrow (a district east of the DAG's time zone may be a day ahead) is refused naming the field."""
     given = [name for name in ("start_date", "end_date") if params.get(name)]
     if not given:
         return None
     start, end = (_date(params, given[0]), _date(params, given[-1]))
     if end < start:
         raise RunInputError(f"field 'end_date': {end} is before start_date {start}")
-    earliest = today - timedelta(days=CLEVER_RETENTION_DAYS)
+    earliest, latest = today - timedelta(days=CLEVER_RETENTION_DAYS), today + timedelta(days=1)
     if start < earliest:
         raise RunInputError(f"field {given[0]!r}: {start} is older than Clever keeps attendance "
                             f"({CLEVER_RETENTION_DAYS} days: the earliest date is {earliest})")
+    if end > latest:
+        raise RunInputError(f"field {given[-1]!r}: {end} is in the future: Clever holds no attendance after "
+                            f"{latest}")
     return Window(start, end)

@@ -91,8 +91,9 @@ def validate(content: bytes) -> tuple[list[tuple[int, dict]], ImportResult]:
     except UnicodeDecodeError as exc:
         raise FileRefusedError("not UTF-8") from exc
     reader = csv.reader(io.StringIO(text, newline=""))
-    if tuple(next(reader)) != HEADER:
-        raise FileRefusedError("header is not the PowerSchool attendance columns")
+    header = next(reader)
+    if tuple(header) != HEADER:  # quoting what it got, as a real service's free text may (student data included)
+        raise FileRefusedError(f"header is not the PowerSchool attendance columns: got {','.join(header)[:200]}")
     result, good, seen = ImportResult(), [], set()
     for values in reader:
         line = reader.line_num
