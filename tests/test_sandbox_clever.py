@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 import requests
 
 from clever_attendance.sandbox.generator import attendance_key, is_school_day
-from clever_attendance.sandbox.process import set_faults
+from clever_attendance.sandbox.process import move_clock, set_faults, touch_sync
 from clever_attendance.sandbox.testing import NOW, WEEK
 
 
@@ -72,6 +73,46 @@ def test_district_carries_last_attendance_sync(sandbox, districts):
     body = get(sandbox, "springfield", f"/v3.1/districts/{sandbox['districts']['springfield']}").json()
     assert body["data"]["last_attendance_sync"] == districts["springfield"].last_attendance_sync(NOW)
     assert body["data"]["last_attendance_sync"] == "2026-11-20T21:45:00Z"
+
+
+def test_touch_sync_moves_the_sync_and_no_record(sandbox, districts):
+    """A district re-uploading an unchanged file: last_attendance_sync moves to its clock, every page stays."""
+    district, other = districts["springfield"], districts["shelbyville"]
+
+    def sync(d=district) -> str:
+        return get(sandbox, d.spec.slug, f"/v3.1/districts/{d.id}").json()["data"]["last_attendance_sync"]
+
+    def pages() -> list[bytes]:
+        """Every attendance page of the district, as sent."""
+        headers = {"Authorization": f"Bearer {token(sandbox, 'springfield')}"}
+        out = []
+        for school in district.school_ids():
+            uri = f"/v3.1/attendance/schools/{school}?limit=1000"
+            while uri:
+                answer = requests.get(sandbox["clever_url"] + uri, headers=headers, timeout=10)
+                answer.raise_for_status()
+                out.append(answer.content)
+                body = answer.json()
+                nxt = [link["uri"] for link in body["links"] if link["rel"] == "next"]
+                uri = nxt[0] if body["data"] and nxt else None
+        return out
+
+    before = pages()
+    assert len(before) > 3 * 5 and sync() == "2026-11-20T21:45:00Z"
+    assert touch_sync(sandbox, district.id) == sync() == "2026-11-20T23:00:00Z", "the clock, NOW"
+    assert pages() == before
+    assert sync(other) == other.last_attendance_sync(NOW), "other districts' syncs stay"
+    monday = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 08:00 in New York, before the first upload
+    try:
+        move_clock(sandbox, monday, district.id)
+        assert sync() == "2026-11-20T23:00:00Z", "the re-upload is the latest"
+        assert touch_sync(sandbox, district.id) == sync() == "2026-11-23T13:00:00Z", "the district's own clock"
+    finally:
+        move_clock(sandbox, NOW)
+    set_faults(sandbox, "clever")
+    assert sync() == "2026-11-20T21:45:00Z", "reset with the faults"
+    unknown = requests.post(sandbox["clever_url"] + "/admin/touch-sync", json={"district": "nope"}, timeout=10)
+    assert unknown.status_code == 404
 
 
 def test_roster_lists_are_wrapped_paged_and_ascending(sandbox, districts):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 
-from clever_attendance.sandbox.generator import PRESETS, District, is_school_day
+from clever_attendance.sandbox.generator import PRESETS, District, attendance_key, is_school_day
 from clever_attendance.sandbox.testing import NOW, WEEK
 from clever_attendance.sandbox.truth import ground_truth
 
@@ -52,12 +53,47 @@ def test_period_school_has_seven_meetings_per_student(districts):
 def test_corrections_appear_after_the_original(districts):
     district = districts["springfield"]
     school = district.school_ids()[0]
-    monday = district.attendance(school, WEEK[0], NOW)
+    monday = district.attendance(school, WEEK[0], NOW + timedelta(weeks=4))  # corrections come up to 20 school days on
     keys = Counter((r["student_id"], r["attendance_date"]) for r in monday)
     twice = [k for k, n in keys.items() if n == 2]
     assert twice, "some records were corrected on a later upload"
     before = district.attendance(school, WEEK[0], NOW.replace(day=16))
     assert len(before) < len(monday), "on the day itself the corrections do not exist yet"
+
+
+def test_corrections_arrive_days_to_weeks_later(districts):
+    """Over a school month corrections arrive 1 to 20 school days later; a late one changes the record only then."""
+    district = districts["springfield"]
+    numbers = {s["id"]: s["roles"]["student"]["student_number"] for s in district.students}
+    after_all = datetime(2026, 12, 23, tzinfo=UTC)  # every correction of October has arrived
+    corrections = []
+    for school in district.school_ids():
+        for day in (date(2026, 10, 1) + timedelta(days=i) for i in range(31)):
+            records = district.attendance(school, day, after_all)
+            for old, new in pairwise(records):
+                if attendance_key(old) == attendance_key(new):
+                    fixed_on = datetime.fromisoformat(new["last_modified"]).astimezone(district.tz).date()
+                    age = sum(is_school_day(day + timedelta(days=i)) for i in range(1, (fixed_on - day).days + 1))
+                    corrections.append((age, school, day, fixed_on, old, new))
+    ages = Counter(c[0] for c in corrections)
+    assert min(ages) == 1 and max(ages) >= 10, ages
+    assert sum(n for age, n in ages.items() if age >= 5) > len(corrections) / 4, "many arrive a week or more later"
+
+    age, school, day, fixed_on, old, new = next(c for c in corrections if c[0] >= 7 and numbers.get(c[4]["student_id"]))
+    eve = datetime.combine(fixed_on - timedelta(days=1), time(23), district.tz)
+    morning_after = datetime.combine(fixed_on + timedelta(days=1), time(8), district.tz)
+
+    def served(now: datetime) -> list[dict]:
+        return [r for r in district.attendance(school, day, now) if attendance_key(r) == attendance_key(old)]
+
+    def delivered(now: datetime) -> set[tuple[str, str]]:
+        return {(row[1], row[-1]) for row in ground_truth(district, day, day, now).rows}
+
+    number = numbers[old["student_id"]]
+    assert served(eve) == [old] and old["attendance_status"] != new["attendance_status"]
+    assert served(morning_after) == [old, new]
+    assert (number, old["last_modified"]) in delivered(eve) - delivered(morning_after)
+    assert (number, new["last_modified"]) in delivered(morning_after) - delivered(eve)
 
 
 def test_last_attendance_sync_moves_with_uploads(districts):

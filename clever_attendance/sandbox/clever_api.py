@@ -34,6 +34,7 @@ class CleverState:
         self.districts = {d.id: d for d in districts}
         self.now = now or datetime.now(UTC).replace(microsecond=0)
         self.clocks: dict[str, datetime] = {}  # districts whose clock was moved on alone
+        self.touches: dict[str, list[datetime]] = {}  # re-uploads of unchanged data, per district
         self.client_id = client_id or "sandbox-" + secrets.token_hex(4)
         self.client_secret = client_secret or secrets.token_urlsafe(18)
         self.faults = CleverFaults()
@@ -48,14 +49,22 @@ class CleverState:
         self._lock = threading.Lock()
 
     def set_faults(self, faults: CleverFaults) -> None:
-        """Faults from now on; the feed breaks go to their districts' data."""
+        """Faults from now on; the feed breaks go to their districts' data, touched syncs are forgotten."""
         self.faults = faults
+        self.touches = {}  # tests reset the sandbox between them by its faults
         for district in self.districts.values():
             district.breaks = tuple(b for b in faults.feed_breaks if b.district == district.id)
 
     def now_of(self, district: District) -> datetime:
         """The district's clock: the server's, unless the district's alone was moved."""
         return self.clocks.get(district.id, self.now)
+
+    def last_attendance_sync(self, district: District) -> str | None:
+        """The district's last upload by its clock: a scheduled one, or a later touch-sync."""
+        now = self.now_of(district)
+        syncs = [iso_z(t) for t in self.touches.get(district.id, []) if t <= now]
+        syncs.append(district.last_attendance_sync(now) or "")
+        return max(syncs) or None
 
     def token(self, district_id: str) -> str:
         gen = self._generation[district_id]
@@ -209,14 +218,14 @@ def create_app(state: CleverState) -> FastAPI:
     @app.get("/v3.1/districts")
     def districts(request: Request) -> Response:
         district = request.state.district
-        return roster(request, "districts", [_district_body(district, state.now_of(district))])
+        return roster(request, "districts", [_district_body(state, district)])
 
     @app.get("/v3.1/districts/{district_id}")
     def district(request: Request, district_id: str) -> Response:
         if district_id != request.state.district.id:
             return _error(404, "district not found", request.state.headers)
         state.stats["district_reads"] += 1  # how a test knows the watcher has read every district
-        body = {"data": _district_body(request.state.district, state.now_of(request.state.district)),
+        body = {"data": _district_body(state, request.state.district),
                 "links": [{"rel": "self", "uri": f"/v3.1/districts/{district_id}"}]}
         return _dump(body, request.state.headers, state.faults, request.state.rng)
 
@@ -353,6 +362,15 @@ def create_app(state: CleverState) -> FastAPI:
             state.now, state.clocks = moment, {}
         return {"now": iso_z(moment), "district": body.get("district")}
 
+    @app.post("/admin/touch-sync")
+    def touch_sync(body: dict) -> dict:
+        """The district (a Clever id) re-uploads an unchanged file: its sync moves to its clock, its records stay."""
+        district = state.districts.get(body.get("district"))
+        if district is None:
+            return _error(404, "district not found")
+        state.touches.setdefault(district.id, []).append(state.now_of(district))
+        return {"district": district.id, "last_attendance_sync": state.last_attendance_sync(district)}
+
     @app.get("/admin/stats")
     def stats() -> dict:
         return dict(state.stats)
@@ -365,8 +383,8 @@ def create_app(state: CleverState) -> FastAPI:
     return app
 
 
-def _district_body(district: District, now: datetime) -> dict:
-    return {"id": district.id, "name": district.spec.name, "last_sync": iso_z(now),
-            "last_attendance_sync": district.last_attendance_sync(now),
+def _district_body(state: CleverState, district: District) -> dict:
+    return {"id": district.id, "name": district.spec.name, "last_sync": iso_z(state.now_of(district)),
+            "last_attendance_sync": state.last_attendance_sync(district),
             "sis_type": "sftp", "state": "running", "mdr_number": None}
 

@@ -295,7 +295,7 @@ def _versions(district: District, rng: random.Random, school: str, day: date, st
         record["sis_id"] = f"ATT{rng.randrange(10**9):09d}"
     versions = [(uploaded, record)]
     if rng.random() < 0.02:  # the district corrects the record on a later upload
-        later = next_school_days(day, rng.randrange(1, 4))
+        later = next_school_days(day, _correction_age(district, rng.randrange(1, 4), school, day, student, slot))
         fixed_at = district._at(later, 16, 45)
         fixed = {k: v for k, v in record.items() if k != "excuse_code"}
         fixed["attendance_status"] = "present" if status != "present" else "absent"
@@ -304,3 +304,10 @@ def _versions(district: District, rng: random.Random, school: str, day: date, st
         fixed["last_modified"] = iso_z(fixed_at - timedelta(minutes=5))
         versions.append((fixed_at, fixed))
     return versions
+
+
+def _correction_age(district: District, soon: int, school: str, day: date, student: str, slot: int) -> int:
+    """School days until a correction: half of them `soon` (1-3), the rest 5-20, as late notes arrive."""
+    # a stream of its own, so the day's shared stream, and every other record, stays as it was
+    late = district._rng("correction", school, day.isoformat(), student, slot)
+    return soon if late.random() < 0.5 else late.randrange(5, 21)

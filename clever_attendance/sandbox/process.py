@@ -45,7 +45,8 @@ def running_sandbox(*args: str, workdir: str | None = None) -> Iterator[dict]:
 
 
 def set_faults(info: dict, service: str, **faults: object) -> None:
-    """Replace the faults of `clever` or `upload` at run time (all others back to off)."""
+    """Replace the faults of `clever` or `upload` at run time (all others back to off; Clever forgets touched
+    syncs)."""
     url = info["clever_url" if service == "clever" else "upload_url"] + "/admin/faults"
     requests.put(url, json=faults, timeout=10).raise_for_status()
 
@@ -54,3 +55,11 @@ def move_clock(info: dict, now: datetime, district_id: str | None = None) -> Non
     """Set the Clever sandbox's clock: of every district, or of one alone (its sync and records move on)."""
     body = {"now": now.isoformat(), "district": district_id}
     requests.put(info["clever_url"] + "/admin/clock", json=body, timeout=10).raise_for_status()
+
+
+def touch_sync(info: dict, clever_district_id: str) -> str:
+    """Have a district re-upload unchanged data to the Clever sandbox; returns its new last_attendance_sync."""
+    answer = requests.post(info["clever_url"] + "/admin/touch-sync", json={"district": clever_district_id},
+                           timeout=10)
+    answer.raise_for_status()
+    return answer.json()["last_attendance_sync"]
