@@ -42,7 +42,8 @@ def test_a_check_then_one_mapped_district_group_then_the_report():
         assert report.upstream_task_ids == {"check", "district.upload"}
         assert set(dag.tags) == {"clever", "attendance", "safety-shield"}
         assert dag.owner == "attendance-data-team" and dag.doc_md
-        assert set(dag.params) == {"districts", "start_date", "end_date", "dry_run", "force"}
+        assert set(dag.params) == {"districts", "start_date", "end_date", "dry_run", "force",
+                                   *(["reconcile"] if dag_id == "clever_attendance_daily" else [])}
 
 
 def test_the_review_dag_asks_a_person_then_uploads_and_records():

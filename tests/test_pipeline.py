@@ -13,7 +13,7 @@ import requests
 from clever_attendance.ledger import tables
 from clever_attendance.pipeline import config
 from clever_attendance.sandbox.process import set_faults
-from clever_attendance.sandbox.testing import districts_variant, load_dag
+from clever_attendance.sandbox.testing import districts_variant, load_dag, report_rows, run
 from clever_attendance.sandbox.truth import configured_truth
 from clever_attendance.sandbox.upload_store import imported_rows, write_counts
 
@@ -26,11 +26,6 @@ def held(sandbox: dict, district: config.District, start: date, end: date) -> li
     days = {f"{d.month:02d}/{d.day:02d}/{d.year}" for d in (date.fromordinal(o) for o in
                                                              range(start.toordinal(), end.toordinal() + 1))}
     return [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id) if row[2] in days]
-
-
-def run(dag_id: str, logical_date: datetime, **conf):
-    dag_run = load_dag(dag_id).test(logical_date=logical_date, run_conf=conf or None)
-    return dag_run
 
 
 def task_instance(dag_run, task_id: str, district: str | None = None):
@@ -46,19 +41,6 @@ def task_instance(dag_run, task_id: str, district: str | None = None):
         ti = session.scalar(query)
         session.expunge(ti)
         return ti
-
-
-def report_rows(dag_run) -> dict[str, dict]:
-    """The report task's rows, by district, as the run left them in XCom."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        value = session.scalar(select(XComModel.value).where(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == "report",
-            XComModel.key == "return_value"))
-    return {row["district"]: row for row in (json.loads(value) if isinstance(value, str) else value)}
 
 
 def asset_events(dag_run) -> list[tuple[str, dict]]:

@@ -30,8 +30,11 @@ pytestmark = pytest.mark.timeout(900)
 def cluster(smtp, tmp_path_factory):
     """The sandbox and a standalone Airflow whose polling DAG has a deadline of 3 seconds."""
     work = tmp_path_factory.mktemp("scheduler")
+    # reconcile_days 1: the daily DAG, unpaused for the backfill, makes its scheduled run too; reconciling
+    # everything the sandbox keeps is test_mirror's, not these tests'
     districts = districts_variant(work / "districts.yaml", poll_deadline_minutes="0.05", task_retries="0",
-                                  alert_emails="[attendance-team@district.test]", watch_interval_seconds="2")
+                                  alert_emails="[attendance-team@district.test]", watch_interval_seconds="2",
+                                  reconcile_days="1")
     # shelbyville's held dates wait 36 seconds for a person (the guard's timeout test), springfield's the default
     chicago = "    timezone: America/Chicago\n"
     districts.write_text(districts.read_text().replace(chicago, chicago + "    guard: {hold_timeout_hours: 0.01}\n"))

@@ -2,7 +2,8 @@
 
 Starts both stand-ins, runs `clever_attendance_daily` for the last school day through Airflow's own
 runner, prints the run's report, checks that Safety Shield holds exactly the ground truth, runs the
-same date again (forced) to show that re-sending changes nothing, and stops everything.
+same date again (forced past the 'nothing new' check) to show that unchanged rows are not posted again, and stops
+everything.
 """
 
 from __future__ import annotations
@@ -68,13 +69,14 @@ def main() -> int:
         print("Safety Shield against the ground truth:")
         exact = check(sandbox, settings, day)
         writes = {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in settings.districts}
-        print("airflow: the same date again, forced past the 'nothing new' check, so everything is re-sent ...")
+        print("airflow: the same date again, forced past the 'nothing new' check: read again, its rows are unchanged, "
+              "so nothing is posted ...")
         output = airflow(env, "dags", "test", "clever_attendance_daily", tick, "--conf", '{"force": true}',
                          log=WORK / "run2.log")
         print("\n".join("  " + line for line in report_lines(output)))
         unchanged = writes == {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id)
                                for d in settings.districts}
-        print(f"  {'OK ' if unchanged else 'BAD'} the second run changed nothing in Safety Shield")
+        print(f"  {'OK ' if unchanged else 'BAD'} the second run posted nothing: Safety Shield is as it was")
     print(f"task logs: {WORK}/run1.log, {WORK}/run2.log; the attendance ledger: "
           f"{WORK}/airflow_home/{LEDGER_FILE}")
     print("the Attendance board of these runs and more: `make up`, then "

@@ -85,10 +85,12 @@ class CleverHook(BaseHook):
     def get_ui_field_behaviour(cls) -> dict:
         return ui_field_behaviour(CLEVER_CONN_TYPE)
 
-    def __init__(self, district_id: str = "", clever_conn_id: str = default_conn_name) -> None:
+    def __init__(self, district_id: str = "", clever_conn_id: str = default_conn_name, rate_share: float = 1.0
+                 ) -> None:
         super().__init__()
         self.district_id = district_id
         self.clever_conn_id = clever_conn_id
+        self.rate_share = rate_share  # of the connection's requests_per_minute: a reconciliation leaves polls room
         self.stats = CleverStats()
         self._session: requests.Session | None = None
         self._token: str | None = None
@@ -109,7 +111,7 @@ class CleverHook(BaseHook):
                                       f"connection {self.clever_conn_id!r} has no password (client secret or token)")
             self.timeout, self.max_retries = extra["timeout"], extra["max_retries"]
             self.max_concurrency, self.backoff = extra["max_concurrency"], extra["backoff_seconds"]
-            self.limiter = RateLimiter(extra["requests_per_minute"], burst=self.max_concurrency,
+            self.limiter = RateLimiter(extra["requests_per_minute"] * self.rate_share, burst=self.max_concurrency,
                                        reserve=self.max_concurrency + 2)
             session = requests.Session()
             session.verify = extra["verify"]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from clever_attendance.ledger.tables import COUNTS, deliveries, district_days, rejects, school_days
 from clever_attendance.pipeline.guard import HELD, date_status
+from clever_attendance.pipeline.mirror import UNCHANGED
 from clever_attendance.pipeline.window import Window
 
 SKIPPED = "skipped: nothing new"
@@ -52,11 +53,15 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
     late = row.get("latency") or {}
     out = []
     held = row.get("held") or {}
+    mirror = transform.get("mirror", {})
     for day in Window.parse(window).dates():
         counts = days.get(str(day), {})
-        status = "uploaded" if row["status"] == HELD else row["status"]  # held: the dates not held were uploaded
+        status = "uploaded" if row["status"] in (HELD, UNCHANGED) else row["status"]  # the dates not held or
+        posted = mirror.get(str(day))  # unchanged were uploaded
         if status == "uploaded" and not counts.get("delivered"):
             status = "no attendance"  # the district's file had none of this date
+        elif status in ("uploaded", "dry run") and posted == UNCHANGED:
+            status, posted = UNCHANGED if status == "uploaded" else status, None
         what = held.get(str(day))
         if what and status != "dry run":
             status = date_status(what["action"], what["decided_by"])
@@ -67,6 +72,7 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
             "import_ids": ",".join(u["uploadId"] for u in upload.get("uploads", [])) or None,
             "completed_at": upload.get("completedAt"),
             "last_attendance_sync": extract.get("last_attendance_sync") or sync,
+            "digest": counts.get("digest"), "posted": posted if status == "uploaded" else None,
             **{f"latency_{name}": late.get(name) for name in ("p50", "p95", "max")},
             **{f"{step}_s": row.get(f"{step}_s") for step in ("extract", "transform", "upload")},
         })
@@ -108,11 +114,13 @@ def standing(old: dict | None, row: dict) -> dict | None:
     new = dict(old or {}, district=row["district"], attendance_date=row["attendance_date"])
     seen = [s for s in ((old or {}).get("last_attendance_sync"), row.get("last_attendance_sync")) if s]
     new["last_attendance_sync"] = max(seen) if seen else None
-    new.update(status=row["status"], dag_id=row["dag_id"], run_id=row["run_id"], recorded_at=row["recorded_at"])
+    # unchanged: Safety Shield holds the date's rows as they are, from the upload the date's delivered_* name
+    new.update(status="uploaded" if row["status"] == UNCHANGED else row["status"], dag_id=row["dag_id"],
+               run_id=row["run_id"], recorded_at=row["recorded_at"])
     if row["status"] in DELIVERED:
         new.update({name: row.get(name) for name in (*COUNTS, "rejected_by_reason", "completed_at")},
                    delivered_dag_id=row["dag_id"], delivered_run_id=row["run_id"],
-                   delivered_sync=row.get("last_attendance_sync"))
+                   delivered_sync=row.get("last_attendance_sync"), delivered_digest=row.get("digest"))
     return new
 
 

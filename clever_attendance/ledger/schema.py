@@ -53,6 +53,7 @@ STEPS: list[Callable[[sa.Connection], None]] = [
     _district_days,
     _create(holds),  # 4: the data guard's holds and the decisions on them
     _columns(holds),  # 5: what a review acts on, recorded by the guard (a run's conf is anyone's)
+    _columns(deliveries, district_days),  # 6: the digests of what was built and what Safety Shield holds
 ]
 VERSION = len(STEPS)
 

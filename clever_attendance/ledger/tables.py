@@ -19,6 +19,8 @@ deliveries = sa.Table(
     *_text("run_type", "window"), sa.Column("status", sa.Text, nullable=False),
     *(sa.Column(name, sa.Integer) for name in COUNTS),
     *_text("rejected_by_reason", "import_ids", "completed_at", "last_attendance_sync"),  # the reasons as JSON
+    # 6: the digest of the date's rows this run built, and why they were posted (new, changed; unchanged: not)
+    *_text("digest", "posted"),
     *(sa.Column(name, sa.Float) for name in ("latency_p50", "latency_p95", "latency_max", "extract_s",
                                              "transform_s", "upload_s")),
     sa.Column("recorded_at", sa.Text, nullable=False),
@@ -47,6 +49,7 @@ district_days = sa.Table(
     sa.Column("status", sa.Text, nullable=False), *_text("dag_id", "run_id", "recorded_at", "last_attendance_sync"),
     *(sa.Column(name, sa.Integer) for name in COUNTS),
     *_text("rejected_by_reason", "completed_at", "delivered_dag_id", "delivered_run_id", "delivered_sync"),
+    sa.Column("delivered_digest", sa.Text),  # 6: the digest of the rows Safety Shield holds for the date
 )
 
 # a person's say on a suspicious day: the guard's hold of a district's date (its suspicious schools' counts are

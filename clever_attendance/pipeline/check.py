@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseHook
@@ -18,7 +18,7 @@ from clever_attendance.errors import CleverError, RunInputError
 from clever_attendance.hooks.clever_sync import read_syncs
 from clever_attendance.pipeline import config, staging
 from clever_attendance.pipeline.window import Window, requested, single_day, trailing
-from clever_attendance.settings import DAILY, EVENTS, WATCH_ASSET_URI
+from clever_attendance.settings import CLEVER_RETENTION_DAYS, DAILY, EVENTS, WATCH_ASSET_URI
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,22 @@ def window(context, settings: config.Settings, district: config.District, sync: 
     if override:
         return override
     if context["dag"].dag_id == DAILY:
-        return single_day(moment, settings.timezone)
+        day = single_day(moment, settings.timezone)
+        return reconciled(day, district, moment) if reconciles(context) else day
     return trailing(datetime.fromisoformat(sync) if sync else moment, district.timezone, district.lookback_days)
+
+
+def reconciles(context) -> bool:
+    """The daily DAG's nightly (scheduled) runs reconcile, and a manual run that asks to; backfills do not (each
+    of their runs is one date)."""
+    run_type = context["dag_run"].run_type
+    return getattr(run_type, "value", run_type) == "scheduled" or bool(context["params"].get("reconcile"))
+
+
+def reconciled(day: Window, district: config.District, moment: datetime) -> Window:
+    """The district's `reconcile_days` up to the run's date, within what Clever still holds."""
+    earliest = moment.astimezone(ZoneInfo(district.timezone)).date() - timedelta(days=CLEVER_RETENTION_DAYS)
+    return Window(max(day.end - timedelta(days=district.reconcile_days - 1), earliest), day.end)
 
 
 def moved_syncs(context) -> dict[str, str]:

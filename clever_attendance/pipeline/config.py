@@ -18,7 +18,7 @@ import yaml
 from yaml.composer import Composer
 
 from clever_attendance.errors import ConfigError
-from clever_attendance.settings import CLEVER_CONN_ID, SAFETY_SHIELD_CONN_ID
+from clever_attendance.settings import CLEVER_CONN_ID, CLEVER_RETENTION_DAYS, SAFETY_SHIELD_CONN_ID
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "include" / "districts.yaml"
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -94,6 +94,7 @@ class District:
     safety_shield_conn_id: str = SAFETY_SHIELD_CONN_ID
     timezone: str = "America/New_York"
     lookback_days: int = 3
+    reconcile_days: int = CLEVER_RETENTION_DAYS  # the nightly reconciliation compares this many days with Safety Shield
     student_number_field: str = "student_number"
     schools: tuple[str, ...] | None = None  # None: every school Clever shares
     max_reject_share: float = 0.01
@@ -131,6 +132,7 @@ class Settings:
     watch_interval_seconds: float = 60.0  # 0: no watcher, the polling DAG alone
     rejects_retention_days: int = 30  # the ledger keeps each run's rejects this long
     staging_retention_days: int = 3  # the staged files of a failed or dry run are kept this long for diagnosis
+    reconcile_share: float = 0.5  # of each Clever token's request rate, what a nightly reconciliation may use
     source: str = field(default="", compare=False)
 
     def watched(self) -> list[District]:
@@ -150,11 +152,13 @@ class Settings:
 
 
 DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
-                 "safety_shield_conn_id", "timezone", "lookback_days", "student_number_field", "schools",
-                 "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch", "guard", "reviewers"}
+                 "safety_shield_conn_id", "timezone", "lookback_days", "reconcile_days", "student_number_field",
+                 "schools", "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch", "guard",
+                 "reviewers"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
                 "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
-                "deadline_alerts", "watch_interval_seconds", "rejects_retention_days", "staging_retention_days"}
+                "deadline_alerts", "watch_interval_seconds", "rejects_retention_days", "staging_retention_days",
+                "reconcile_share"}
 TOP_KEYS = {"defaults", "districts"}
 RULE_KEYS = {"att_code", "type", "status", "excuse_code", "presence"}
 
@@ -358,6 +362,7 @@ def _inherited(check: _Checker) -> dict[str, Any]:
         "safety_shield_conn_id": check.text("safety_shield_conn_id", CONN_ID, SAFETY_SHIELD_CONN_ID, 250),
         "timezone": check.timezone("timezone", "America/New_York"),
         "lookback_days": check.number("lookback_days", 3, 0, 180, whole=True),
+        "reconcile_days": check.number("reconcile_days", CLEVER_RETENTION_DAYS, 1, CLEVER_RETENTION_DAYS, whole=True),
         "student_number_field": check.choice("student_number_field", "student_number", NUMBER_FIELDS),
         "schools": check.schools("all"),
         "max_reject_share": float(check.number("max_reject_share", 0.01, 0, 1)),
@@ -447,6 +452,7 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
                                           whole=True),
         staging_retention_days=top.number("staging_retention_days", Settings.staging_retention_days, 1, 90,
                                           whole=True),
+        reconcile_share=float(top.number("reconcile_share", Settings.reconcile_share, 0.05, 1)),
         source=source,
     )
 

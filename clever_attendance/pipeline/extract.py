@@ -82,10 +82,11 @@ def _text(path: ObjectStoragePath) -> io.TextIOWrapper:
 
 
 def extract(district: District, window: Window, folder: ObjectStoragePath, receipt: dict | None,
-            force: bool, chunk_days: int) -> dict:
-    """Stage the roster tables and one raw file per chunk of the window; return the manifest (no student data)."""
+            force: bool, chunk_days: int, rate_share: float = 1.0) -> dict:
+    """Stage the roster tables and one raw file per chunk of the window; return the manifest (no student data).
+    `rate_share`: of the connection's request rate, what this read may use (a reconciliation leaves the rest)."""
     started = time.monotonic()
-    hook = CleverHook(district.clever_district_id, district.clever_conn_id)
+    hook = CleverHook(district.clever_district_id, district.clever_conn_id, rate_share)
     sync = last_sync(hook.get_district().get("last_attendance_sync"), district.slug)
     if receipt and not force and sync and receipt.get("last_attendance_sync") == sync:
         raise NothingNew(f"Clever district {district.slug}: nothing new since last_attendance_sync {sync}; "

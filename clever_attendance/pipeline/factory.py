@@ -59,7 +59,8 @@ since its window's last upload is skipped there, without a task of its own. The 
 of the mapped group **district**, each named by its slug: **extract** (Clever, pool `clever_api`) →
 **transform** (pandas + pandera into the PowerSchool attendance CSV; `rejects.csv` says why each row was
 not delivered) → **upload** (Safety Shield, idempotent). **report** sums up every district. Clear one
-district's instance to re-run it alone; re-running changes nothing in Safety Shield unless Clever changed.
+district's instance to re-run it alone. A date is posted only when its rows differ from what Safety Shield was
+sent (the ledger keeps a digest per district and date): re-running posts nothing unless Clever changed.
 
 Manual runs take a window (`start_date`/`end_date`), a subset of `districts`, `dry_run` (build the CSV
 and rejects from what Clever holds now, upload nothing, page nobody; the report says where the files
@@ -69,8 +70,12 @@ are) and `force` (sync even when Clever says nothing is new).
 DAILY_DOC = """\
 ### Clever attendance → Safety Shield, one run per attendance date
 
-Each run syncs **the one date on which its logical date falls** (in the DAG's time zone): the nightly
-run reconciles yesterday. This is the DAG to backfill:
+Each **nightly (scheduled) run reconciles**: for every district it reads every date of `reconcile_days` up to
+the date on which its logical date falls (default: all Clever keeps, 183 days), compares each date's rows with
+what Safety Shield was sent (the ledger's digests) and posts only the dates that differ: corrections of any age,
+dates never delivered or delivered in part. A manual run with `reconcile` does the same; with `dry_run` too, its
+report lists the dates it would post and why. A backfill run syncs **the one date on which its logical date
+falls**. This is the DAG to backfill:
 
     airflow backfill create --dag-id clever_attendance_daily --from-date 2025-08-15 --to-date 2025-09-30T23:59
 
@@ -123,9 +128,13 @@ class AttendanceDAG(DAG):
             self.deadline = deadline
 
 
-def _params(settings: Settings) -> dict[str, Param]:
+def _params(settings: Settings, dag_id: str) -> dict[str, Param]:
     slugs = [d.slug for d in settings.districts]
-    return {
+    reconcile = {"reconcile": Param(False, type="boolean", title="Reconcile",
+                                    description="As the nightly run: compare every date in reconcile_days (Clever's "
+                                                "retention) with what Safety Shield was sent, and post what differs "
+                                                "(corrections, missing dates).")} if dag_id == DAILY else {}
+    return {**reconcile,
         "districts": Param([], type="array", items={"type": "string", "enum": slugs},
                            title="Districts", description="Only these districts (none: all of them)."),
         "start_date": Param(None, type=["null", "string"], format="date", title="Start date",
@@ -263,8 +272,8 @@ def build(settings: Settings) -> list[DAG]:
     dags = []
     for dag_id, (schedule, doc, max_runs, deadline) in schedules.items():
         with AttendanceDAG(dag_id, schedule=schedule, start_date=datetime(2025, 8, 1), catchup=False,
-                 max_active_runs=max_runs, default_args=_default_args(settings), params=_params(settings), doc_md=doc,
-                 tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id),
+                 max_active_runs=max_runs, default_args=_default_args(settings), params=_params(settings, dag_id),
+                 doc_md=doc, tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id),
                  deadline=_deadline(dag_id, deadline, settings) if settings.deadline_alerts else None) as dag:
             targets = check.override(execution_timeout=TIMEOUTS["check"], on_failure_callback=notice)()
             groups = _district_group(notice).expand_kwargs(targets)

@@ -71,30 +71,20 @@ def _write(path: ObjectStoragePath, content: bytes) -> str:
 
 
 def guard(district: District, window: Window, staged: dict, dag_id: str, run_id: str, dry_run: bool,
-          now: datetime | None = None) -> dict:
+          unchanged: frozenset[str] = frozenset(), now: datetime | None = None) -> dict:
     """Judge the district's file; take suspicious dates out of the upload (held for a person, or as a person
-    already decided). The file to upload, what was found, and the review to request (None: none)."""
+    already decided), and the `unchanged` ones (Safety Shield holds their rows already: not judged again). The
+    file to upload, what was found, and the review to request (None: none)."""
     now = now or datetime.now(UTC)
-    dates = [str(day) for day in window.dates()]
+    dates = [str(day) for day in window.dates() if str(day) not in unchanged]
     out = {"upload_path": staged["csv_path"], "suspicious": [], "dates": {}, "review": None}
-    if not district.guard.enabled:
-        return out
-    with ledger_errors(f"reading the history of district {district.slug}"), LedgerHook().get_conn().connect() as db:
-        since = str(window.start - timedelta(days=HISTORY_DAYS))
-        history = [dict(r._mapping) for r in db.execute(sa.select(school_days).where(
-            school_days.c.district == district.slug, school_days.c.attendance_date >= since,
-            school_days.c.attendance_date <= dates[-1]))]
-        decided = {(r.attendance_date, r.fingerprint): dict(r._mapping) for r in db.execute(sa.select(holds).where(
-            holds.c.district == district.slug, holds.c.attendance_date.in_(dates)))}
-    verdict = rules.inspect(_rows(staged["school_days_path"]), history, dates, district.guard)
-    stale = now - timedelta(hours=district.guard.hold_timeout_hours) - STALE_MARGIN
-    plans = rules.plan(verdict, decided, iso(stale))
-    out.update(suspicious=[f.line() for f in verdict.suspicious],
+    suspicious, plans = _judge(district, window, staged, dates, now) if district.guard.enabled and dates else ([], [])
+    out.update(suspicious=[f.line() for f in suspicious],
                dates={p.attendance_date: {"action": p.action, "schools": p.schools, "decided_by": p.decided_by,
                                           "lines": [f.line() for f in p.findings]} for p in plans})
-    if not plans or dry_run:  # a dry run says what the guard would do, and changes nothing
+    if not (plans or unchanged) or dry_run:  # a dry run says what the guard would do, and changes nothing
         return out
-    away = {csv_date(p.attendance_date) for p in plans if p.action != "trim"}
+    away = {csv_date(p.attendance_date) for p in plans if p.action != "trim"} | {csv_date(d) for d in unchanged}
     trimmed = {(csv_date(p.attendance_date), f.school_number) for p in plans if p.action == "trim"
                for f in p.findings}
     content = ObjectStoragePath(staged["csv_path"]).read_bytes()
@@ -105,6 +95,21 @@ def guard(district: District, window: Window, staged: dict, dag_id: str, run_id:
     if asked:
         out["review"] = _hold(district, window, asked, kept, dag_id, run_id, now, staged["counts"].get("days", {}))
     return out
+
+
+def _judge(district: District, window: Window, staged: dict, dates: list[str], now: datetime
+           ) -> tuple[list[rules.Finding], list[rules.DatePlan]]:
+    """The suspicious schools' days among `dates`, and what to do with each date that has one."""
+    with ledger_errors(f"reading the history of district {district.slug}"), LedgerHook().get_conn().connect() as db:
+        since = str(window.start - timedelta(days=HISTORY_DAYS))
+        history = [dict(r._mapping) for r in db.execute(sa.select(school_days).where(
+            school_days.c.district == district.slug, school_days.c.attendance_date >= since,
+            school_days.c.attendance_date <= dates[-1]))]
+        decided = {(r.attendance_date, r.fingerprint): dict(r._mapping) for r in db.execute(sa.select(holds).where(
+            holds.c.district == district.slug, holds.c.attendance_date.in_(dates)))}
+    verdict = rules.inspect(_rows(staged["school_days_path"]), history, dates, district.guard)
+    stale = now - timedelta(hours=district.guard.hold_timeout_hours) - STALE_MARGIN
+    return verdict.suspicious, rules.plan(verdict, decided, iso(stale))
 
 
 def _hold(district: District, window: Window, asked: list[rules.DatePlan], kept: bytes, dag_id: str, run_id: str,

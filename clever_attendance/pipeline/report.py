@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from clever_attendance.pipeline.guard import HELD, WAITING, date_status
+from clever_attendance.pipeline.mirror import UNCHANGED
 
 COLUMNS = ["district", "status", "read", "delivered", "rejected", "superseded", "uploaded", "import",
            "extract_s", "transform_s", "upload_s", "latency_min"]
@@ -21,7 +22,8 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
     elif upload and any(what["action"] in WAITING for what in held.values()):
         status = HELD  # the rest of its window was uploaded
     elif upload:
-        status = "uploaded" if upload.get("rows") else "no attendance"
+        unchanged = UNCHANGED in transform.get("mirror", {}).values()
+        status = "uploaded" if upload.get("rows") else UNCHANGED if unchanged else "no attendance"
     elif skipped:
         status = f"skipped: {skipped}"
     elif not extract:
@@ -36,6 +38,7 @@ def district_row(slug: str, pulled: dict, skipped: str | None) -> dict:
         "import": ", ".join(f"{u['uploadId']} {u['status']}" for u in uploads) or _preview(upload, transform),
         "extract_s": extract.get("seconds"), "transform_s": transform.get("seconds"),
         "upload_s": upload.get("seconds"), "window": extract.get("window"), "held": held,
+        "mirror": transform.get("mirror", {}),
         "latency": latency(upload.get("completedAt"), transform.get("fresh") or {},
                            extract.get("last_attendance_sync")),
     }
@@ -81,6 +84,12 @@ def render(rows: list[dict]) -> str:
         if row["rejected_by_reason"]:
             reasons = ", ".join(f"{k} {v}" for k, v in row["rejected_by_reason"].items())
             lines.append(f"{row['district']} rejected: {reasons}")
+    for row in rows:
+        posted = {day: why for day, why in sorted((row.get("mirror") or {}).items()) if why != UNCHANGED}
+        if posted:
+            verb = "would post" if row["status"] == "dry run" else "posted"
+            lines.append(f"{row['district']} {verb}: " + ", ".join(f"{day} ({why})" for day, why in posted.items())
+                         + f"; {len(row['mirror']) - len(posted)} dates unchanged")
     for row in rows:
         for day, what in (row.get("held") or {}).items():
             said = "the guard would hold" if row["status"] == "dry run" else date_status(what["action"],

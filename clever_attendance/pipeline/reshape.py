@@ -17,7 +17,7 @@ import pyarrow as pa
 from airflow.sdk import ObjectStoragePath
 
 from clever_attendance.errors import PipelineBug
-from clever_attendance.pipeline import records, staging
+from clever_attendance.pipeline import mirror, records, staging
 from clever_attendance.pipeline.config import District
 from clever_attendance.pipeline.schemas import check_csv
 from clever_attendance.pipeline.transform import SCHOOL_DAY_COLUMNS, transform
@@ -28,6 +28,8 @@ def _add(total: dict, counts: dict) -> None:
     for key, value in counts.items():
         if isinstance(value, dict):
             _add(total.setdefault(key, {}), value)
+        elif isinstance(value, str):  # a date's digest: chunks hold whole dates
+            total[key] = value
         else:
             total[key] = total.get(key, 0) + value
 
@@ -53,6 +55,8 @@ def reshape(district: District, manifest: dict) -> dict:
             records.write_frame(result.csv, out, header=n == 0)
             records.write_frame(result.rejects, rejected, header=n == 0)
             checked.result()
+            for day, digest in mirror.digests(result.csv, "Att_Date").items():  # chunks hold whole dates
+                result.counts["days"][iso_date(day)]["digest"] = digest
             _add(counts, result.counts)
             stamps.append(result.stamps)
             school_days.append(result.school_days)
@@ -67,6 +71,12 @@ def reshape(district: District, manifest: dict) -> dict:
             "counts": counts,
             "fresh": freshness(np.concatenate(stamps), manifest.get("previous_sync")),
             "seconds": round(time.monotonic() - started, 2)}
+
+
+def iso_date(csv_date: str) -> str:
+    """The CSV's Att_Date (MM/DD/YYYY) as YYYY-MM-DD."""
+    month, day, year = csv_date.split("/")
+    return f"{year}-{month}-{day}"
 
 
 def _use_jemalloc() -> None:

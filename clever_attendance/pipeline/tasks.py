@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from clever_attendance.pipeline import config, staging
+from clever_attendance.pipeline import config, mirror, staging
 from clever_attendance.pipeline.window import Window
-from clever_attendance.settings import GROUP, REVIEW
+from clever_attendance.settings import DAILY, GROUP, REVIEW
 
 log = logging.getLogger(__name__)
 HOLD_FILES_DAYS = 8  # held rows wait for a person at most the longest hold_timeout_hours (168), then a day
@@ -24,6 +24,7 @@ def _district(slug: str) -> tuple[config.Settings, config.District]:
 
 def extract(context, slug: str, window: str) -> dict:
     """Stage the district's roster and the window's attendance; the manifest also says where to upload."""
+    from clever_attendance.pipeline.check import reconciles
     from clever_attendance.pipeline.extract import NothingNew, extract
 
     settings, district = _district(slug)
@@ -34,7 +35,8 @@ def extract(context, slug: str, window: str) -> dict:
     try:
         # a dry run previews what Clever holds now, new or not
         manifest = extract(district, span, folder, staging.read_receipt(receipt),
-                           bool(params.get("force") or params.get("dry_run")), settings.chunk_days)
+                           bool(params.get("force") or params.get("dry_run")), settings.chunk_days,
+                           settings.reconcile_share if dag_id == DAILY and reconciles(context) else 1.0)
     except NothingNew as skip:  # another run delivered it since the check
         staging.mark_checked(receipt, context["run_id"])
         context["ti"].xcom_push(key="skipped", value="nothing new")
@@ -56,8 +58,11 @@ def transform(context, slug: str, window: str, manifest: dict) -> dict:
 
     _, district = _district(slug)
     staged = reshape(district, manifest)
-    found = guard(district, Window.parse(window), staged, context["dag"].dag_id, context["run_id"],
-                  bool(context["params"].get("dry_run")))
+    span = Window.parse(window)
+    posting = _mirror(slug, span, staged["counts"].get("days", {}))
+    found = guard(district, span, staged, context["dag"].dag_id, context["run_id"],
+                  bool(context["params"].get("dry_run")),
+                  frozenset(day for day, why in posting.items() if why == mirror.UNCHANGED))
     for line in found["suspicious"]:  # counts and shares of schools: no student data
         log.warning("Clever district %s: suspicious: %s", slug, line)
     for day, what in found["dates"].items():
@@ -67,7 +72,21 @@ def transform(context, slug: str, window: str, manifest: dict) -> dict:
         started = request_review(found["review"]["run_id"], found["review"]["conf"], slug, context["ti"])
         log.warning("Clever district %s: a person is asked to decide in run %s of %s%s", slug,
                     found["review"]["run_id"], REVIEW, "" if started else " (asked before)")
-    return {**staged, "upload_path": found.pop("upload_path"), "guard": found}
+    return {**staged, "upload_path": found.pop("upload_path"), "guard": found, "mirror": posting}
+
+
+def _mirror(slug: str, window: Window, days: dict[str, dict]) -> dict[str, str]:
+    """Per date of the window with rows: new, changed or unchanged against what Safety Shield holds (the ledger)."""
+    from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
+    from clever_attendance.ledger.read import delivered_digests
+
+    with ledger_errors(f"reading what Safety Shield holds of district {slug}"), \
+            LedgerHook().get_conn().connect() as db:
+        delivered = delivered_digests(db, slug, str(window.start), str(window.end))
+    posting = mirror.compare({day: what["digest"] for day, what in days.items() if what.get("digest")}, delivered)
+    log.info("Clever district %s: %s", slug, ", ".join(f"{sum(why == w for why in posting.values())} dates {w}"
+                                                       for w in (mirror.NEW, mirror.CHANGED, mirror.UNCHANGED)))
+    return posting
 
 
 def _review(context):

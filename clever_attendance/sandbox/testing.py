@@ -1,8 +1,9 @@
 """What the tests share beyond their fixtures: the sandbox's frozen clock, variants of the shipped districts
-file, and a DAG as Airflow loads it."""
+file, a DAG as Airflow loads it, a run through Airflow's own runner and its report."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -46,3 +47,21 @@ def load_dag(dag_id: str):
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
+
+
+def run(dag_id: str, logical_date: datetime, **conf):
+    """A run of the DAG through Airflow's own runner (dag.test), with `conf` as its form."""
+    return load_dag(dag_id).test(logical_date=logical_date, run_conf=conf or None)
+
+
+def report_rows(dag_run) -> dict[str, dict]:
+    """The report task's rows, by district, as the run left them in XCom."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        value = session.scalar(select(XComModel.value).where(
+            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.task_id == "report",
+            XComModel.key == "return_value"))
+    return {row["district"]: row for row in (json.loads(value) if isinstance(value, str) else value)}
