@@ -249,14 +249,16 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
     with ledger.connect() as db:
         decided = {(r.attendance_date, r.decision, r.decided_by, r.review_run_id) for r in db.execute(
             sa.select(tables.holds).where(tables.holds.c.district == "springfield"))}
-        stands = {r.attendance_date: r.status for r in db.execute(sa.select(tables.district_days).where(
-            tables.district_days.c.district == "springfield",
-            tables.district_days.c.attendance_date.in_(["2026-11-12", "2026-11-13"])))}
+        stands = {r.attendance_date: (r.status, bool(r.delivered_digest)) for r in db.execute(
+            sa.select(tables.district_days).where(tables.district_days.c.district == "springfield",
+                                                  tables.district_days.c.attendance_date.in_(["2026-11-12",
+                                                                                              "2026-11-13"])))}
         history = {(r.district, r.attendance_date) for r in db.execute(sa.select(tables.school_days).where(
             tables.school_days.c.attendance_date.in_(["2026-11-12", "2026-11-13"])))}
     assert decided == {("2026-11-13", "approved", "admin", approve_run),
                        ("2026-11-12", "rejected", "admin", reject_run)}
-    assert stands == {"2026-11-13": "uploaded", "2026-11-12": "held: rejected by admin"}
+    # the approved day's rows are what Safety Shield holds: read again unchanged, they are neither posted nor held
+    assert stands == {"2026-11-13": ("uploaded", True), "2026-11-12": ("held: rejected by admin", False)}
     # a held day never becomes a school's usual; shelbyville's ordinary days do
     assert history == {("shelbyville", "2026-11-12"), ("shelbyville", "2026-11-13")}
 

@@ -142,6 +142,8 @@ def record_review(context) -> dict:
         entry.deliveries.append({
             "district": review.district, "attendance_date": held["date"], "window": review.window,
             "status": status, **{k: counts.get(k) for k in COUNTS},
+            # what was decided on these rows stands: the same rows read again are not posted, nor asked about
+            "digest": counts.get("digest") if status.startswith("uploaded") else None,
             "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})),
             "import_ids": ",".join(u["uploadId"] for u in (upload or {}).get("uploads", [])) or None,
             "completed_at": (upload or {}).get("completedAt")})
