@@ -6,6 +6,7 @@ in test_scheduler)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +34,11 @@ def ledger(tmp_path, monkeypatch):
     return tmp_path
 
 
+def run(run_id: str, conf: dict) -> SimpleNamespace:
+    """A review run as `review_of` reads it: its id and the conf anyone who triggers it may give."""
+    return SimpleNamespace(run_id=run_id, conf=conf)
+
+
 def held_by_the_guard(slug: str, content: str) -> str:
     """What the guard does with a district whose school 101 is all absent on 2026-11-16: the hold's run id."""
     district = config.load().district(slug)
@@ -48,11 +54,11 @@ def held_by_the_guard(slug: str, content: str) -> str:
 def test_a_run_that_names_no_recorded_hold_is_refused(ledger):
     real = held_by_the_guard("springfield", SPRINGFIELD)
     with pytest.raises(RunInputError, match="names no hold the data guard recorded"):
-        holds.review_of("manual__forged", {"hold": "manual__forged"})
+        holds.review_of(run("manual__forged", {"hold": "manual__forged"}))
     with pytest.raises(RunInputError, match="field 'hold' must name the run's own hold"):
-        holds.review_of("manual__forged", {"hold": real})  # another run's hold: its decision is not this run's
+        holds.review_of(run("manual__forged", {"hold": real}))  # another run's hold: its decision is not this run's
     with pytest.raises(RunInputError, match="field 'hold'"):
-        holds.review_of("manual__forged", {"district": "springfield", "held_path": "/etc/passwd", "dates": []})
+        holds.review_of(run("manual__forged", {"district": "springfield", "held_path": "/etc/passwd", "dates": []}))
 
 
 def test_a_conf_path_to_another_districts_file_is_ignored_and_only_the_held_rows_go(ledger):
@@ -62,7 +68,7 @@ def test_a_conf_path_to_another_districts_file_is_ignored_and_only_the_held_rows
     springfield_run = held_by_the_guard("springfield", SPRINGFIELD)
     conf = {"hold": springfield_run, "district": "shelbyville",
             "held_path": str(staging.hold_folder("shelbyville", shelbyville_run) / "held.csv")}
-    review = holds.review_of(springfield_run, conf)
+    review = holds.review_of(run(springfield_run, conf))
     assert review.district == "springfield" and review.held_path.parent == staging.hold_folder(
         "springfield", springfield_run)
     sent = holds.deliver(review, rules.APPROVE)
@@ -72,7 +78,7 @@ def test_a_conf_path_to_another_districts_file_is_ignored_and_only_the_held_rows
 
 def test_a_held_file_swapped_on_disk_is_refused(ledger):
     run_id = held_by_the_guard("springfield", SPRINGFIELD)
-    review = holds.review_of(run_id, {"hold": run_id})
+    review = holds.review_of(run(run_id, {"hold": run_id}))
     review.held_path.write_text(SHELBYVILLE)  # someone with the staging volume swaps the file
     with pytest.raises(RunInputError, match="not the one the data guard recorded"):
         holds.deliver(review, rules.APPROVE)
@@ -83,7 +89,7 @@ def test_a_decision_removes_only_the_holds_own_folder(ledger):
     """A timed-out review used to remove the folder its conf named: now only the hold's own."""
     other = held_by_the_guard("shelbyville", SHELBYVILLE)
     run_id = held_by_the_guard("springfield", SPRINGFIELD)
-    review = holds.review_of(run_id, {"hold": run_id, "held_path": str(staging.root() / "_holds" / "x" / "y")})
+    review = holds.review_of(run(run_id, {"hold": run_id, "held_path": str(staging.root() / "_holds" / "x" / "y")}))
     holds.decide(review, rules.TIMED_OUT, None, keep_files=False)
     assert not review.held_path.parent.exists()
     assert (staging.hold_folder("shelbyville", other) / "held.csv").read_text() == SHELBYVILLE

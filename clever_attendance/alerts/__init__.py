@@ -50,7 +50,7 @@ def district_of(task, dag_run=None) -> str | None:
     from clever_attendance.pipeline.holds import review_of
 
     try:
-        return review_of(dag_run.run_id, dag_run.conf or {}).district
+        return review_of(dag_run).district
     except RunInputError:
         return None
 
@@ -157,7 +157,7 @@ class HoldNotice(BaseNotifier):
         from clever_attendance.pipeline import config
         from clever_attendance.pipeline.holds import review_of
 
-        review, settings = review_of(context["dag_run"].run_id, context["dag_run"].conf or {}), config.load()
+        review, settings = review_of(context["dag_run"]), config.load()
         district = settings.district(review.district)
         dates = ", ".join(d["date"] for d in review.dates)
         link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url())

@@ -56,12 +56,13 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
     mirror = transform.get("mirror", {})
     for day in Window.parse(window).dates():
         counts = days.get(str(day), {})
-        status = "uploaded" if row["status"] in (HELD, UNCHANGED) else row["status"]  # the dates not held or
-        posted = mirror.get(str(day))  # unchanged were uploaded
+        # held, unchanged: the district's other dates were uploaded
+        status = "uploaded" if row["status"] in (HELD, UNCHANGED) else row["status"]
+        posted = mirror.get(str(day))  # new, changed or unchanged
         if status == "uploaded" and not counts.get("delivered"):
             status = "no attendance"  # the district's file had none of this date
-        elif status in ("uploaded", "dry run") and posted == UNCHANGED:
-            status, posted = UNCHANGED if status == "uploaded" else status, None
+        elif status == "uploaded" and posted == UNCHANGED:
+            status = UNCHANGED  # Safety Shield holds these rows already: not posted
         what = held.get(str(day))
         if what and status != "dry run":
             status = date_status(what["action"], what["decided_by"])
@@ -72,7 +73,7 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
             "import_ids": ",".join(u["uploadId"] for u in upload.get("uploads", [])) or None,
             "completed_at": upload.get("completedAt"),
             "last_attendance_sync": extract.get("last_attendance_sync") or sync,
-            "digest": counts.get("digest"), "posted": posted if status == "uploaded" else None,
+            "digest": counts.get("digest"), "posted": posted if status == "uploaded" else None,  # new, changed
             **{f"latency_{name}": late.get(name) for name in ("p50", "p95", "max")},
             **{f"{step}_s": row.get(f"{step}_s") for step in ("extract", "transform", "upload")},
         })

@@ -43,7 +43,7 @@ class HoldDecision(HITLOperator):
         from clever_attendance.pipeline import config
         from clever_attendance.pipeline.holds import review_of
 
-        review = review_of(context["dag_run"].run_id, context["dag_run"].conf or {})
+        review = review_of(context["dag_run"])
         found = config.load().district(review.district)
         district = found.alert_identity()
         self.subject = f"Clever attendance of {district['name']} held: {', '.join(d['date'] for d in review.dates)}"

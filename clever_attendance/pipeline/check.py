@@ -37,10 +37,11 @@ def window(context, settings: config.Settings, district: config.District, sync: 
 
 
 def reconciles(context) -> bool:
-    """The daily DAG's nightly (scheduled) runs reconcile, and a manual run that asks to; backfills do not (each
-    of their runs is one date)."""
+    """The daily DAG's nightly (scheduled) runs reconcile, and a manual run of it that asks to; backfills do not
+    (each of their runs is one date), nor do the other DAGs."""
     run_type = context["dag_run"].run_type
-    return getattr(run_type, "value", run_type) == "scheduled" or bool(context["params"].get("reconcile"))
+    return context["dag"].dag_id == DAILY and (getattr(run_type, "value", run_type) == "scheduled"
+                                               or bool(context["params"].get("reconcile")))
 
 
 def reconciled(day: Window, district: config.District, moment: datetime) -> Window:

@@ -165,12 +165,13 @@ class Review:
         return content
 
 
-def review_of(run_id: str, conf: dict) -> Review:
-    """The hold a review run acts on: the one the guard recorded under the run's own id, still undecided.
+def review_of(dag_run) -> Review:
+    """The hold a review run acts on: the one the guard recorded under the run's own id.
 
     Anyone who may trigger the review DAG may give any conf; only the guard records holds, so a run that does not
-    name its own, recorded, pending hold is refused before anything is read or uploaded.
+    name its own recorded hold is refused before anything is read or uploaded.
     """
+    run_id, conf = dag_run.run_id, dag_run.conf or {}
     if conf.get("hold") != run_id:
         raise RunInputError(f"{REVIEW} run {run_id!r}: field 'hold' must name the run's own hold: reviews are started "
                             "by the data guard, never by hand")

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from clever_attendance.pipeline import config, mirror, staging
 from clever_attendance.pipeline.window import Window
-from clever_attendance.settings import DAILY, GROUP, REVIEW
+from clever_attendance.settings import GROUP, REVIEW
 
 log = logging.getLogger(__name__)
 HOLD_FILES_DAYS = 8  # held rows wait for a person at most the longest hold_timeout_hours (168), then a day
@@ -36,7 +36,7 @@ def extract(context, slug: str, window: str) -> dict:
         # a dry run previews what Clever holds now, new or not
         manifest = extract(district, span, folder, staging.read_receipt(receipt),
                            bool(params.get("force") or params.get("dry_run")), settings.chunk_days,
-                           settings.reconcile_share if dag_id == DAILY and reconciles(context) else 1.0)
+                           settings.reconcile_share if reconciles(context) else 1.0)
     except NothingNew as skip:  # another run delivered it since the check
         staging.mark_checked(receipt, context["run_id"])
         context["ti"].xcom_push(key="skipped", value="nothing new")
@@ -89,19 +89,12 @@ def _mirror(slug: str, window: Window, days: dict[str, dict]) -> dict[str, str]:
     return posting
 
 
-def _review(context):
-    """The hold this review run acts on, from the ledger (never from its conf); refused when it names none."""
-    from clever_attendance.pipeline.holds import review_of
-
-    return review_of(context["dag_run"].run_id, context["dag_run"].conf or {})
-
-
 def decide_upload(context, decision: dict) -> dict:
     """The review's file to upload, as the person decided, and where to upload it; a decision by anyone but the
     district's reviewers is refused (Airflow enforces them too, as the request's assigned users)."""
-    from clever_attendance.pipeline.holds import deliver
+    from clever_attendance.pipeline.holds import deliver, review_of
 
-    review = _review(context)
+    review = review_of(context["dag_run"])
     _, district = _district(review.district)
     by = (decision.get("responded_by_user") or {}).get("id")
     if district.reviewers and by not in district.reviewers:
@@ -121,9 +114,9 @@ def record_review(context) -> dict:
     """The decision in the ledger: the holds it settles, and the held dates' outcome under the review's run."""
     from clever_attendance.ledger.tables import COUNTS
     from clever_attendance.pipeline.guard import DECISIONS, TIMED_OUT
-    from clever_attendance.pipeline.holds import decide
+    from clever_attendance.pipeline.holds import decide, review_of
 
-    review, ti, dag_run = _review(context), context["ti"], context["dag_run"]
+    review, ti, dag_run = review_of(context["dag_run"]), context["ti"], context["dag_run"]
     decision = ti.xcom_pull(task_ids="decide")
     delivered, upload = ti.xcom_pull(task_ids="deliver"), ti.xcom_pull(task_ids="upload")
     verdict = DECISIONS[decision["chosen_options"][0]] if decision else TIMED_OUT
