@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from airflow.sdk import Connection
 
 from clever_attendance.hooks.ledger import ledger_url
-from clever_attendance.ledger import schema, tables
+from clever_attendance.ledger import progress, schema, tables
+from clever_attendance.ledger.delivered import read_at
 from clever_attendance.ledger.record import RunEntry, write
+from clever_attendance.pipeline.window import Window
 from clever_attendance.sandbox.local_airflow import postgres_database
 
 
@@ -89,7 +91,7 @@ def test_a_schema_upgrade_keeps_the_data_and_fills_what_stands_from_the_history(
     with engine.begin() as db:  # version 4: a hold without the review's columns
         db.execute(sa.text("insert into holds (district, attendance_date, fingerprint, review_run_id) "
                            "values ('a', '2026-11-19', 'f1', 'hold__a')"))
-    assert schema.migrate(engine) == schema.VERSION == 6
+    assert schema.migrate(engine) == schema.VERSION == 7
     hold, = rows(engine, tables.holds)
     assert (hold["review_run_id"], hold["window"], hold["held_sha256"]) == ("hold__a", None, None), (
         "an older hold is kept; a review refuses it (no digest recorded), and the next poll asks again")
@@ -103,7 +105,7 @@ def test_a_schema_upgrade_keeps_the_data_and_fills_what_stands_from_the_history(
     with engine.begin() as db:
         db.execute(tables.school_days.insert().values(district="a", school_id="sc1", attendance_date="2026-11-19",
                                                       records=8))
-    assert schema.migrate(engine) == 6, "migrating again changes nothing"
+    assert schema.migrate(engine) == 7, "migrating again changes nothing"
     assert len(rows(engine, tables.school_days)) == 1 and len(rows(engine, tables.district_days)) == 1
 
 
@@ -129,6 +131,40 @@ def test_what_stands_follows_uploads_and_failures_but_not_dry_runs_or_skips(engi
         "uploaded", "r4", 9, "2026-11-19T15:00:00Z")
     assert Counter(r["status"] for r in rows(engine, tables.deliveries)) == {
         "uploaded": 2, "dry run": 1, "skipped: nothing new": 1}
+
+
+def test_a_window_has_nothing_new_at_the_sync_every_date_of_it_was_read_and_settled_at(engine):
+    schema.migrate(engine)
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    made = RunEntry("clever_attendance", "r1", "scheduled")
+    statuses_of = {"a": ["uploaded", "no attendance", "held: waiting for a person"],
+                   "b": ["uploaded", "failed at upload", "uploaded"], "c": ["uploaded", "uploaded"]}
+    for district, statuses in statuses_of.items():
+        made.deliveries += [{"district": district, "attendance_date": f"2026-11-{18 + n}", "status": status,
+                             "last_attendance_sync": "2026-11-20T10:00:00Z"} for n, status in enumerate(statuses)]
+    write(engine, made, 30, now)
+    later = RunEntry("clever_attendance", "r2", "scheduled")
+    later.deliveries.append({"district": "a", "attendance_date": "2026-11-20", "status": "uploaded",
+                             "last_attendance_sync": "2026-11-20T11:00:00Z"})
+    write(engine, later, 30, now + timedelta(minutes=5))
+    week, today = Window.parse("2026-11-18_2026-11-20"), Window.parse("2026-11-20_2026-11-20")
+    with engine.connect() as db:
+        assert read_at(db, {"a": week, "b": week, "c": week}) == {"a": "2026-11-20T10:00:00Z"}, (
+            "a: read at 10:00 at the least (its today again at 11:00); b: a date failed; c: a date never read")
+        assert read_at(db, {"a": today, "c": Window.parse("2026-11-18_2026-11-19")}) == {
+            "a": "2026-11-20T11:00:00Z", "c": "2026-11-20T10:00:00Z"}
+
+
+def test_the_deadline_alert_knows_which_districts_of_a_running_run_are_done(engine):
+    schema.migrate(engine)
+    with engine.connect() as db:
+        assert progress.unfinished(db, "clever_attendance", "r1") is None, "before the check: not known"
+    progress.plan(engine, "clever_attendance", "r1", {s: "2026-11-20_2026-11-20" for s in "abcd"}, {"b"})
+    progress.done(engine, "clever_attendance", "r1", "c")
+    progress.done(engine, "clever_attendance", "r1", "d", progress.NOTHING_NEW)  # the extract found it so
+    with engine.connect() as db:
+        assert progress.unfinished(db, "clever_attendance", "r1") == ["a"]
+        assert progress.unfinished(db, "clever_attendance", "r2") is None
 
 
 def test_a_ledger_newer_than_the_code_is_refused(tmp_path):

@@ -145,8 +145,9 @@ def test_a_day_without_attendance_posts_nothing_and_says_so(sandbox, pipeline_en
         "shelbyville": "no attendance", "springfield": "no attendance"}
     assert before == {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}, "nothing posted"
     assert asset_events(dag_run) == []
-    receipts = sorted(p.name for p in pipeline_env.glob("_receipts/clever_attendance_daily/*/*.json"))
-    assert receipts == ["2026-11-21_2026-11-21.json"] * 2, "the receipts are written: the next run skips"
+    again = run("clever_attendance_daily", TICK.replace(day=21))
+    assert {slug: row["status"] for slug, row in report_rows(again).items()} == {
+        "shelbyville": "skipped: nothing new", "springfield": "skipped: nothing new"}, "the ledger says it was read"
 
 
 @pytest.mark.timeout(300)
@@ -230,6 +231,9 @@ def test_a_run_records_each_district_and_date_with_the_counts_it_delivered(sandb
     report = report_rows(dag_run)
     recorded = {r["district"]: r for r in ledger_rows(tables.deliveries, tables.deliveries.c.run_id == dag_run.run_id)}
     assert sorted(recorded) == ["shelbyville", "springfield"]
+    progress = ledger_rows(tables.run_districts, tables.run_districts.c.run_id == dag_run.run_id)
+    assert {r["district"]: r["state"] for r in progress} == {"shelbyville": "delivered", "springfield": "delivered"}, (
+        "what the deadline alert reads: each district's upload said so as it ended")
     for slug, entry in recorded.items():
         district = config.load().district(slug)
         truth = configured_truth(districts[slug], district, THURSDAY, THURSDAY, _now(sandbox))

@@ -92,13 +92,19 @@ class FailureNotice:
 
 
 def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> list[str]:
-    """Slugs of the run's districts that have neither uploaded nor found nothing new, by their receipts
-    in staging: a deadline callback may read neither the metadata database nor the task states."""
-    from clever_attendance.pipeline import staging
+    """Slugs of the run's districts that have neither delivered nor found nothing new, by the attendance ledger: a
+    deadline callback may read neither the metadata database nor the task states. Before the run's check has
+    chosen (or when the ledger does not answer), the districts the run was asked for."""
+    from clever_attendance.hooks.ledger import LedgerHook
+    from clever_attendance.ledger.progress import unfinished
 
-    plan = staging.read_plan(dag_id, run_id)  # None until the run's check has chosen
-    chosen = set(plan if plan is not None else conf.get("districts") or [d["slug"] for d in districts])
-    return [d["slug"] for d in districts if d["slug"] in chosen and not staging.done_in_run(dag_id, d["slug"], run_id)]
+    try:
+        with LedgerHook().get_conn().connect() as db:
+            found = unfinished(db, dag_id, run_id)
+    except Exception:  # noqa: BLE001 - the alert goes out all the same, naming what the run was asked for
+        log.exception("the attendance ledger could not say which districts of %s run %s are done", dag_id, run_id)
+        found = None
+    return found if found is not None else conf.get("districts") or [d["slug"] for d in districts]
 
 
 def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float, districts: list[dict],

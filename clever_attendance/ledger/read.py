@@ -155,10 +155,3 @@ def run_holds(db: sa.Connection, dag_id: str, run_id: str) -> list[dict]:
     made = sa.and_(holds.c.dag_id == dag_id, holds.c.run_id == run_id)
     return [dict(r._mapping) for r in db.execute(_holds(sa.or_(made, holds.c.review_run_id == run_id)))]
 
-
-def delivered_digests(db: sa.Connection, slug: str, first: str, last: str) -> dict[str, str]:
-    """The digest of the rows Safety Shield holds for each of a district's dates from `first` to `last`."""
-    d = district_days.c
-    found = db.execute(sa.select(d.attendance_date, d.delivered_digest).where(
-        d.district == slug, d.attendance_date >= first, d.attendance_date <= last, d.delivered_digest.is_not(None)))
-    return dict(found.all())

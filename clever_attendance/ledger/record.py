@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from clever_attendance.ledger.tables import COUNTS, deliveries, district_days, rejects, school_days
+from clever_attendance.ledger.tables import COUNTS, deliveries, district_days, rejects, run_districts, school_days
 from clever_attendance.pipeline.guard import HELD, date_status
 from clever_attendance.pipeline.mirror import UNCHANGED
 from clever_attendance.pipeline.window import Window
@@ -82,7 +82,7 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
 
 def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime | None = None) -> None:
     """Replace the run's rows; replace the school days its uploads delivered; settle where each date stands;
-    drop rejects (and the rows of skips) past retention."""
+    drop rejects (and the rows of skips, and runs' districts) past retention."""
     now = now or datetime.now(UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     run = {"dag_id": entry.dag_id, "run_id": entry.run_id}
@@ -106,6 +106,7 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
         cutoff = (now - timedelta(days=retention_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         db.execute(rejects.delete().where(rejects.c.recorded_at < cutoff))
         db.execute(deliveries.delete().where(deliveries.c.status == SKIPPED, deliveries.c.recorded_at < cutoff))
+        db.execute(run_districts.delete().where(run_districts.c.recorded_at < cutoff))
 
 
 def standing(old: dict | None, row: dict) -> dict | None:

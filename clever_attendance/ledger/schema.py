@@ -10,7 +10,15 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from clever_attendance.ledger.record import replay_district_days
-from clever_attendance.ledger.tables import deliveries, district_days, holds, rejects, school_days, versions
+from clever_attendance.ledger.tables import (
+    deliveries,
+    district_days,
+    holds,
+    rejects,
+    run_districts,
+    school_days,
+    versions,
+)
 
 
 def _create(*tables: sa.Table, indexes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
@@ -54,6 +62,7 @@ STEPS: list[Callable[[sa.Connection], None]] = [
     _create(holds),  # 4: the data guard's holds and the decisions on them
     _columns(holds),  # 5: what a review acts on, recorded by the guard (a run's conf is anyone's)
     _columns(deliveries, district_days),  # 6: the digests of what was built and what Safety Shield holds
+    _create(run_districts),  # 7: a run's districts while it runs (they were JSON files in staging)
 ]
 VERSION = len(STEPS)
 

@@ -63,4 +63,11 @@ holds = sa.Table(
     sa.Column("held_rows", sa.Integer), sa.Column("timeout_hours", sa.Float),
 )
 
+# 7: a run's districts as its check chose them and how far each got: the deadline alert reads it while the run runs
+run_districts = sa.Table(
+    "run_districts", meta,
+    *_text("dag_id", "run_id", "district", primary_key=True),
+    *_text("window", "state", "recorded_at"),  # state: to sync, nothing new, delivered
+)
+
 versions = sa.Table("ledger_version", meta, sa.Column("version", sa.Integer, nullable=False))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -65,20 +64,17 @@ class SafetyShieldUploadOperator(BaseOperator):
     district, the window and the part's content, so a re-run imports nothing twice. With `deferrable` an
     import not done at the first poll is waited for in the triggerer, not in a worker slot. A file without
     rows is not posted: the district had no attendance to send. Raises, after the upload, when Safety Shield
-    fails a file or rejects more rows than `max_reject_share`. On success, writes `receipt` (plus the result) as JSON to
-    `receipt_path`, if given, and, when rows were delivered, adds an event of the district's asset to
-    `asset_alias` with what changed.
+    fails a file or rejects more rows than `max_reject_share`. On success, when rows were delivered, adds an
+    event of the district's asset to `asset_alias` with what changed.
     """
 
     template_fields: Sequence[str] = ("csv_path", "district_slug", "safety_shield_district_id", "window",
-                                      "max_reject_share", "safety_shield_conn_id", "receipt_path", "receipt",
-                                      "dry_run", "counts")
+                                      "max_reject_share", "safety_shield_conn_id", "dry_run", "counts")
     ui_color = "#f2d7b6"
 
     def __init__(self, *, csv_path: str, district_slug: str, safety_shield_district_id: str, window: str,
                  max_reject_share: float = 0.01, safety_shield_conn_id: str = SAFETY_SHIELD_CONN_ID,
-                 import_timeout: float = 1800.0, receipt_path: str | None = None,
-                 receipt: dict | None = None, dry_run: bool | str = False, counts: dict | None = None,
+                 import_timeout: float = 1800.0, dry_run: bool | str = False, counts: dict | None = None,
                  asset_alias: str | None = None,
                  deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
                  **kwargs: Any) -> None:
@@ -90,8 +86,6 @@ class SafetyShieldUploadOperator(BaseOperator):
         self.max_reject_share = max_reject_share
         self.safety_shield_conn_id = safety_shield_conn_id
         self.import_timeout = import_timeout
-        self.receipt_path = receipt_path
-        self.receipt = receipt
         self.dry_run = dry_run
         self.counts = counts
         self.asset_alias = asset_alias
@@ -177,10 +171,6 @@ class SafetyShieldUploadOperator(BaseOperator):
     def _finish(self, context: Context, results: list[dict], started: float) -> dict:
         summary = self._check(results)
         summary["seconds"] = round(time.time() - started, 2)
-        if self.receipt_path:
-            path = ObjectStoragePath(self.receipt_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({**(self.receipt or {}), **summary}, indent=2))
         if self.asset_alias and summary["rows"]:
             context["outlet_events"][AssetAlias(self.asset_alias)].add(
                 district_asset(self.district_slug), extra={

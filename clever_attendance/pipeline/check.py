@@ -1,8 +1,8 @@
 """The check: which districts a run syncs, and with which window, decided in one task for all of them.
 
-A district whose Clever `last_attendance_sync` has not moved since its window's last upload is left out,
-so the scheduler never starts a task for it; the others become the instances of the mapped district
-group. Every district's sync is read at once (`hooks.clever_sync`), one request each.
+A district whose Clever `last_attendance_sync` is the one every date of its window was last read at (the
+ledger's `district_days`) is left out, so the scheduler never starts a task for it; the others become the
+instances of the mapped district group. Every district's sync is read at once (`hooks.clever_sync`), one request each.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from airflow.sdk import BaseHook
 
 from clever_attendance.errors import CleverError, RunInputError
 from clever_attendance.hooks.clever_sync import read_syncs
-from clever_attendance.pipeline import config, staging
+from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
+from clever_attendance.ledger import progress
+from clever_attendance.ledger.delivered import read_at
+from clever_attendance.pipeline import config
 from clever_attendance.pipeline.window import Window, requested, single_day, trailing
 from clever_attendance.settings import CLEVER_RETENTION_DAYS, DAILY, EVENTS, WATCH_ASSET_URI
 
@@ -88,18 +91,16 @@ def check(context) -> list[dict]:
     params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
     windows = chosen(context, settings)
     skipped: dict[str, dict] = {}
-    if not (params.get("force") or params.get("dry_run")):  # a dry run previews what Clever holds now
-        receipts = {slug: staging.read_receipt(staging.receipt_path(dag_id, slug, str(span)))
-                    for slug, span in windows.items()}
-        known = {slug: r["last_attendance_sync"] for slug, r in receipts.items() if r and r.get("last_attendance_sync")}
-        for slug, sync in _syncs(settings, list(known)).items():
-            if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
-                log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
-            elif sync == known[slug]:
-                skipped[slug] = {"reason": "nothing new", "window": str(windows[slug]), "sync": sync}
-                staging.mark_checked(staging.receipt_path(dag_id, slug, str(windows[slug])), run_id)
+    with ledger_errors(f"reading what run {run_id} has nothing new for"), LedgerHook().get_conn().connect() as db:
+        known = {} if params.get("force") or params.get("dry_run") else read_at(db, windows)  # a dry run previews
+    for slug, sync in _syncs(settings, list(known)).items():
+        if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
+            log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
+        elif sync == known[slug]:
+            skipped[slug] = {"reason": "nothing new", "window": str(windows[slug]), "sync": sync}
     context["ti"].xcom_push(key="skipped", value=skipped)
-    staging.write_plan(dag_id, run_id, list(windows))
+    with ledger_errors(f"recording the districts of run {run_id}"):
+        progress.plan(LedgerHook().get_conn(), dag_id, run_id, {s: str(w) for s, w in windows.items()}, set(skipped))
     targets = [{"slug": slug, "window": str(span)} for slug, span in windows.items() if slug not in skipped]
     log.info("%d district(s) to sync, %d with nothing new", len(targets), len(skipped))
     return targets

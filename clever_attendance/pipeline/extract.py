@@ -81,16 +81,17 @@ def _text(path: ObjectStoragePath) -> io.TextIOWrapper:
     return io.TextIOWrapper(staging.open_private(path, "wb"), encoding="utf-8", newline="")
 
 
-def extract(district: District, window: Window, folder: ObjectStoragePath, receipt: dict | None,
+def extract(district: District, window: Window, folder: ObjectStoragePath, read_at: str | None,
             force: bool, chunk_days: int, rate_share: float = 1.0) -> dict:
     """Stage the roster tables and one raw file per chunk of the window; return the manifest (no student data).
+    `read_at`: the Clever sync every date of the window was last read at, if any (then nothing is new at it);
     `rate_share`: of the connection's request rate, what this read may use (a reconciliation leaves the rest)."""
     started = time.monotonic()
     hook = CleverHook(district.clever_district_id, district.clever_conn_id, rate_share)
     sync = last_sync(hook.get_district().get("last_attendance_sync"), district.slug)
-    if receipt and not force and sync and receipt.get("last_attendance_sync") == sync:
-        raise NothingNew(f"Clever district {district.slug}: nothing new since last_attendance_sync {sync}; "
-                         f"window {window} was uploaded at {receipt.get('completedAt')}")
+    if read_at and not force and sync == read_at:
+        raise NothingNew(f"Clever district {district.slug}: nothing new since last_attendance_sync {sync}, at "
+                         f"which every date of window {window} was read")
     lists = {"schools": hook.iter_schools, "students": hook.iter_students, "sections": hook.iter_sections,
              "courses": hook.iter_courses}
     roster = {name: one_per_id(list(read()), name, district.slug) for name, read in lists.items()}

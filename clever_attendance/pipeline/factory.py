@@ -92,7 +92,7 @@ Scheduled on the asset `clever_last_attendance_sync`, whose watcher in the trigg
 district's Clever `last_attendance_sync` each `watch_interval_seconds` (one request per district) and
 records an event naming the districts whose sync moved. Each run syncs just those districts, the window
 of the polling DAG (today and `lookback_days` before, "today" being the day of the district's new sync),
-and shares the polling DAG's receipts: neither syncs again what the other delivered. Tasks as in
+and, as every DAG, skips a district whose window the ledger says was read at Clever's current sync. Tasks as in
 `clever_attendance`. A district with `watch: false` is left to the polling DAG.
 """
 
@@ -186,6 +186,12 @@ def report(targets: list[dict]) -> list[dict]:
     return tasks.report(get_current_context(), targets)
 
 
+def _delivered(context) -> None:
+    from clever_attendance.pipeline import tasks
+
+    tasks.delivered(context)
+
+
 def _district_group(notice: FailureNotice):
     @task_group(group_id=GROUP, tooltip="One instance per district with something new, named by its slug")
     def district(slug: str, window: str) -> None:
@@ -197,9 +203,9 @@ def _district_group(notice: FailureNotice):
             task_id="upload", csv_path=staged["upload_path"], district_slug=slug,
             safety_shield_district_id=manifest["safety_shield_district_id"], window=window,
             max_reject_share=manifest["max_reject_share"], safety_shield_conn_id=manifest["safety_shield_conn_id"],
-            receipt_path=manifest["receipt_path"], receipt=manifest["receipt"], dry_run="{{ params.dry_run }}",
-            counts=staged["counts"], asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True,
-            execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice,
+            dry_run="{{ params.dry_run }}", counts=staged["counts"], asset_alias=ASSET_ALIAS,
+            outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True, execution_timeout=TIMEOUTS["upload"],
+            on_failure_callback=notice, on_success_callback=_delivered,
             map_index_template="{{ task.district_slug }}")
         staged >> upload
 

@@ -7,15 +7,12 @@ so tasks exchange paths, never DataFrames.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
-
-from clever_attendance.settings import EVENTS, POLL
 
 DEFAULT_ROOT = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "attendance-staging"
 
@@ -36,67 +33,9 @@ def run_folder(dag_id: str, slug: str, window: str, run_id: str) -> ObjectStorag
     return folder
 
 
-def _lane(dag_id: str) -> str:
-    """Whose receipts a DAG keeps: the event-driven DAG shares the polling DAG's, so neither syncs again
-    what the other has delivered."""
-    return POLL if dag_id == EVENTS else dag_id
-
-
 def hold_folder(slug: str, review_run_id: str) -> ObjectStoragePath:
     """Where a district's held rows wait for a person's decision (removed once it is made)."""
     return root() / "_holds" / _safe(slug) / _safe(review_run_id)
-
-
-def receipt_path(dag_id: str, slug: str, window: str) -> ObjectStoragePath:
-    """The JSON receipt of a district's last successful upload for a window."""
-    return root() / "_receipts" / _safe(_lane(dag_id)) / slug / f"{_safe(window)}.json"
-
-
-def read_receipt(path: ObjectStoragePath) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _receipts(dag_id: str, slug: str) -> list[dict]:
-    folder = root() / "_receipts" / _safe(_lane(dag_id)) / slug
-    return [read_receipt(p) for p in folder.iterdir() if p.suffix == ".json"] if folder.exists() else []
-
-
-def latest_sync(dag_id: str, slug: str) -> str | None:
-    """The newest last_attendance_sync any successful upload of the district by this DAG was built from."""
-    return max((r["last_attendance_sync"] for r in _receipts(dag_id, slug) if r.get("last_attendance_sync")),
-               default=None)
-
-
-def done_in_run(dag_id: str, slug: str, run_id: str) -> bool:
-    """Has the district uploaded in this run, or found nothing new to upload?"""
-    return any(run_id in (r.get("run_id"), r.get("checked_by_run")) for r in _receipts(dag_id, slug))
-
-
-def mark_checked(receipt: ObjectStoragePath, run_id: str) -> None:
-    """Record on a window's receipt that a run found nothing new for it."""
-    receipt.write_text(json.dumps({**read_receipt(receipt), "checked_by_run": run_id}, indent=2))
-
-
-def _plan_path(dag_id: str, run_id: str) -> ObjectStoragePath:
-    return root() / "_runs" / _safe(dag_id) / f"{_safe(run_id)}.json"
-
-
-def write_plan(dag_id: str, run_id: str, slugs: list[str]) -> None:
-    """Record the districts a run's check chose (for a deadline callback, which cannot read XCom)."""
-    path = _plan_path(dag_id, run_id)
-    make_private(path.parent)
-    path.write_text(json.dumps(slugs))
-
-
-def read_plan(dag_id: str, run_id: str) -> list[str] | None:
-    """The districts a run's check chose; None before the check has run."""
-    path = _plan_path(dag_id, run_id)
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def remove_plan(dag_id: str, run_id: str) -> None:
-    """Once the run's report is done: the deadline has nothing left to ask."""
-    _plan_path(dag_id, run_id).unlink(missing_ok=True)
 
 
 def make_private(folder: ObjectStoragePath) -> None:

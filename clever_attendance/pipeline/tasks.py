@@ -24,6 +24,9 @@ def _district(slug: str) -> tuple[config.Settings, config.District]:
 
 def extract(context, slug: str, window: str) -> dict:
     """Stage the district's roster and the window's attendance; the manifest also says where to upload."""
+    from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
+    from clever_attendance.ledger import progress
+    from clever_attendance.ledger.delivered import last_delivered_sync, read_at
     from clever_attendance.pipeline.check import reconciles
     from clever_attendance.pipeline.extract import NothingNew, extract
 
@@ -31,20 +34,19 @@ def extract(context, slug: str, window: str) -> dict:
     params, dag_id = context["params"], context["dag"].dag_id
     span = Window.parse(window)
     folder = staging.run_folder(dag_id, slug, window, context["run_id"])
-    receipt = staging.receipt_path(dag_id, slug, window)
+    with ledger_errors(f"reading what Safety Shield holds of district {slug}"), \
+            LedgerHook().get_conn().connect() as db:
+        known, previous = read_at(db, {slug: span}).get(slug), last_delivered_sync(db, slug)
     try:
         # a dry run previews what Clever holds now, new or not
-        manifest = extract(district, span, folder, staging.read_receipt(receipt),
-                           bool(params.get("force") or params.get("dry_run")), settings.chunk_days,
-                           settings.reconcile_share if reconciles(context) else 1.0)
+        manifest = extract(district, span, folder, known, bool(params.get("force") or params.get("dry_run")),
+                           settings.chunk_days, settings.reconcile_share if reconciles(context) else 1.0)
     except NothingNew as skip:  # another run delivered it since the check
-        staging.mark_checked(receipt, context["run_id"])
+        with ledger_errors(f"recording district {slug}'s progress"):
+            progress.done(LedgerHook().get_conn(), dag_id, context["run_id"], slug, progress.NOTHING_NEW)
         context["ti"].xcom_push(key="skipped", value="nothing new")
         raise AirflowSkipException(str(skip)) from None
-    manifest["previous_sync"] = staging.latest_sync(dag_id, slug)  # what counts as new, for latency
-    manifest["receipt_path"] = str(receipt)
-    manifest["receipt"] = {"district": slug, "window": window, "run_id": context["run_id"],
-                           "last_attendance_sync": manifest["last_attendance_sync"]}
+    manifest["previous_sync"] = previous  # what counts as new, for latency
     manifest.update(safety_shield_district_id=district.safety_shield_district_id,
                     safety_shield_conn_id=district.safety_shield_conn_id, max_reject_share=district.max_reject_share)
     return manifest
@@ -78,11 +80,11 @@ def transform(context, slug: str, window: str, manifest: dict) -> dict:
 def _mirror(slug: str, window: Window, days: dict[str, dict]) -> dict[str, str]:
     """Per date of the window with rows: new, changed or unchanged against what Safety Shield holds (the ledger)."""
     from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
-    from clever_attendance.ledger.read import delivered_digests
+    from clever_attendance.ledger.delivered import digests
 
     with ledger_errors(f"reading what Safety Shield holds of district {slug}"), \
             LedgerHook().get_conn().connect() as db:
-        delivered = delivered_digests(db, slug, str(window.start), str(window.end))
+        delivered = digests(db, slug, window)
     posting = mirror.compare({day: what["digest"] for day, what in days.items() if what.get("digest")}, delivered)
     log.info("Clever district %s: %s", slug, ", ".join(f"{sum(why == w for why in posting.values())} dates {w}"
                                                        for w in (mirror.NEW, mirror.CHANGED, mirror.UNCHANGED)))
@@ -103,6 +105,14 @@ def decide_upload(context, decision: dict) -> dict:
     return {**deliver(review, decision["chosen_options"][0]), "district": review.district, "window": review.window,
             "safety_shield_district_id": district.safety_shield_district_id,
             "safety_shield_conn_id": district.safety_shield_conn_id, "max_reject_share": district.max_reject_share}
+
+
+def delivered(context) -> None:
+    """on_success_callback of a district's upload: the run's deadline alert no longer counts it as unfinished."""
+    from clever_attendance.hooks.ledger import LedgerHook
+    from clever_attendance.ledger import progress
+
+    progress.done(LedgerHook().get_conn(), context["dag"].dag_id, context["run_id"], context["task"].district_slug)
 
 
 def who(decision: dict | None) -> str | None:
@@ -214,7 +224,6 @@ def report(context, targets: list[dict]) -> list[dict]:
             if latency_pages(dag_id, dag_run.run_type) and late["p95"] > district.latency_sla_minutes * 60:
                 latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late["p95"] / 60,
                                  district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
-    staging.remove_plan(dag_id, dag_run.run_id)
     swept = staging.sweep(dag_id, datetime.now(UTC), settings.staging_retention_days,
                           max(settings.rejects_retention_days, HOLD_FILES_DAYS))
     if swept:

@@ -1,0 +1,41 @@
+"""A run's districts while it runs: which its check chose, and which have delivered (for the deadline alert)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from clever_attendance.ledger.tables import run_districts
+
+TO_SYNC, NOTHING_NEW, DELIVERED = "to sync", "nothing new", "delivered"
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plan(engine: sa.Engine, dag_id: str, run_id: str, windows: dict[str, str], nothing_new: set[str]) -> None:
+    """The districts the run's check chose, with their windows (a cleared check chooses again)."""
+    rows = [{"dag_id": dag_id, "run_id": run_id, "district": slug, "window": window, "recorded_at": _stamp(),
+             "state": NOTHING_NEW if slug in nothing_new else TO_SYNC} for slug, window in windows.items()]
+    with engine.begin() as db:
+        where = sa.and_(run_districts.c.dag_id == dag_id, run_districts.c.run_id == run_id)
+        db.execute(run_districts.delete().where(where))
+        if rows:
+            db.execute(run_districts.insert(), rows)
+
+
+def done(engine: sa.Engine, dag_id: str, run_id: str, slug: str, state: str = DELIVERED) -> None:
+    """A district of the run has delivered its window, or found nothing new in it."""
+    c = run_districts.c
+    with engine.begin() as db:
+        db.execute(run_districts.update().where(c.dag_id == dag_id, c.run_id == run_id, c.district == slug)
+                   .values(state=state, recorded_at=_stamp()))
+
+
+def unfinished(db: sa.Connection, dag_id: str, run_id: str) -> list[str] | None:
+    """The run's districts still to sync; None before its check has chosen."""
+    c = run_districts.c
+    found = db.execute(sa.select(c.district, c.state).where(c.dag_id == dag_id, c.run_id == run_id)).all()
+    return sorted(slug for slug, state in found if state == TO_SYNC) if found else None
