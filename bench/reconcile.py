@@ -35,9 +35,13 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import requests
+
+if TYPE_CHECKING:
+    from clever_attendance.pipeline.config import District
 
 NOW = "2026-11-20T23:00:00+00:00"
 TICK = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)  # 02:00 in New York: the daily DAG's tick of 2026-11-20
@@ -71,31 +75,32 @@ def extract_manifest(dag_run) -> dict:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def reconcile(label: str, sandbox: dict, stand_ins: psutil.Process, district) -> int:
+def reconcile(label: str, sandbox: dict, stand_ins: psutil.Process, district: District) -> int:
     """One reconciliation, its figures printed; the rows it posted to Safety Shield."""
+    from clever_attendance.pipeline.mirror import CHANGED, NEW, UNCHANGED
     from clever_attendance.sandbox.testing import report_rows, run
     from clever_attendance.settings import DAILY
 
-    me, posted, throttled = psutil.Process(), rows_posted(sandbox, district.safety_shield_district_id), \
-        clever_stats(sandbox).get("429", 0)
+    me = psutil.Process()
+    posted, throttled = rows_posted(sandbox, district.safety_shield_district_id), clever_stats(sandbox).get("429", 0)
     cpu_before, sandbox_before, started = cpu(me), cpu(stand_ins), time.perf_counter()
     dag_run = run(DAILY, TICK, reconcile=True)
     wall = time.perf_counter() - started
     manifest, row = extract_manifest(dag_run), report_rows(dag_run)[district.slug]
     posted = rows_posted(sandbox, district.safety_shield_district_id) - posted
     clever, minutes = manifest["clever"], manifest["seconds"] / 60
-    why = [w for w in row["mirror"].values() if w != "unchanged"]
+    why = [w for w in row["mirror"].values() if w != UNCHANGED]
     print(f"{label}: {dag_run.state}, status {row['status']}, window {manifest['window']}\n"
           f"  Clever: {clever['requests']} requests in {minutes:.1f} min of extract "
           f"({wall / 60:.1f} min the whole run; extract/transform/upload {row['extract_s']:.0f}/"
           f"{row['transform_s'] or 0:.0f}/{row['upload_s'] or 0:.0f} s) = {clever['requests'] / minutes:.0f} "
           f"requests/min = {clever['requests'] / minutes / LIMIT:.2f} of Clever's {LIMIT}/min; 429s: "
           f"{clever['throttled']} met by the extract, {clever_stats(sandbox).get('429', 0) - throttled} answered "
-          f"by Clever in all; waited {clever['waited_seconds']:.0f} s for the rate\n"
+          f"by Clever in all; its threads waited {clever['waited_seconds']:.0f} s in all for the rate\n"
           f"  CPU: {cpu(me) - cpu_before:.0f} s this process (user+sys), {cpu(stand_ins) - sandbox_before:.0f} s the "
           f"stand-ins; peak memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
           f"\n  records read {row['read']}; rows posted to Safety Shield {posted}; dates posted {len(why)} "
-          f"({why.count('new')} new, {why.count('changed')} changed), "
+          f"({why.count(NEW)} new, {why.count(CHANGED)} changed), "
           f"{len(row['mirror']) - len(why)} unchanged", flush=True)
     return posted
 
@@ -125,7 +130,7 @@ def timed_poll(slug: str) -> dict:
 def poll_line(label: str, found: dict) -> str:
     return (f"  {label}: {found['seconds']:.1f} s, {found['requests']} requests "
             f"({found['requests'] / found['seconds'] * 60:.0f}/min), {found['records']} records, "
-            f"429s {found['throttled']}, waited {found['waited_seconds']:.1f} s for the rate")
+            f"429s {found['throttled']}, its threads waited {found['waited_seconds']:.0f} s in all for the rate")
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ def test_a_schema_upgrade_keeps_the_data_and_fills_what_stands_from_the_history(
     with engine.begin() as db:  # version 4: a hold without the review's columns
         db.execute(sa.text("insert into holds (district, attendance_date, fingerprint, review_run_id) "
                            "values ('a', '2026-11-19', 'f1', 'hold__a')"))
-    assert schema.migrate(engine) == schema.VERSION == 7
+    assert schema.migrate(engine) == schema.VERSION == 8
     hold, = rows(engine, tables.holds)
     assert (hold["review_run_id"], hold["window"], hold["held_sha256"]) == ("hold__a", None, None), (
         "an older hold is kept; a review refuses it (no digest recorded), and the next poll asks again")
@@ -105,7 +105,7 @@ def test_a_schema_upgrade_keeps_the_data_and_fills_what_stands_from_the_history(
     with engine.begin() as db:
         db.execute(tables.school_days.insert().values(district="a", school_id="sc1", attendance_date="2026-11-19",
                                                       records=8))
-    assert schema.migrate(engine) == 7, "migrating again changes nothing"
+    assert schema.migrate(engine) == 8, "migrating again changes nothing"
     assert len(rows(engine, tables.school_days)) == 1 and len(rows(engine, tables.district_days)) == 1
 
 

@@ -4,13 +4,19 @@ runner against the sandbox, whose districts correct records days to weeks later)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 
+from clever_attendance.hooks.ledger import LedgerHook
+from clever_attendance.ledger.tables import district_days
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.process import move_clock, touch_sync
+from clever_attendance.pipeline.schemas import CSV_COLUMNS, IDENTITY
+from clever_attendance.sandbox.faults import FeedBreak
+from clever_attendance.sandbox.process import move_clock, set_faults, touch_sync
 from clever_attendance.sandbox.testing import districts_variant, report_rows, run
 from clever_attendance.sandbox.truth import configured_truth
 from clever_attendance.sandbox.upload_store import imported_rows
@@ -109,3 +115,43 @@ def test_a_poll_whose_sync_moved_without_new_data_posts_nothing(sandbox, reconci
     assert all(set(row["mirror"].values()) == {"unchanged"} for row in rows.values())
     assert {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts} == posted
     assert all(moved.values())
+
+
+def identities(rows: list[tuple]) -> set[tuple]:
+    return {tuple(row[CSV_COLUMNS.index(column)] for column in IDENTITY) for row in rows}
+
+
+@pytest.mark.timeout(300)
+def test_records_deleted_in_the_sis_stay_in_safety_shield_and_are_counted_gone(sandbox, districts, reconciling):
+    """Safety Shield's import only inserts and updates: what Clever no longer holds is never dropped silently, the
+    ledger counts it per district and date (the board shows it)."""
+    settings, now = reconciling, datetime.fromisoformat(sandbox["now"])
+    move_clock(sandbox, now)
+    springfield = settings.district("springfield")
+    assert run("clever_attendance_daily", TICK, reconcile=True, districts=["springfield"]).state == "success"
+    day = date(2026, 11, 17)
+    before = configured_truth(districts["springfield"], springfield, day, day, now).rows
+    cut = FeedBreak(district=springfield.clever_district_id, school=districts["springfield"].school_ids()[1],
+                    date=day, kind="partial", share=0.9)  # the SIS deleted a tenth of a school's records of the day
+    after = configured_truth(replace(districts["springfield"], breaks=(cut,)), springfield, day, day, now).rows
+    gone = identities(before) - identities(after)
+    assert gone and identities(after) < identities(before)
+    set_faults(sandbox, "clever", feed_breaks=[cut.model_dump(mode="json")])
+    touch_sync(sandbox, springfield.clever_district_id)  # the district's next upload to Clever
+
+    nightly = run("clever_attendance_daily", TICK, reconcile=True, districts=["springfield"])
+    assert nightly.state == "success"
+    assert {d: why for d, why in report_rows(nightly)["springfield"]["mirror"].items() if why != "unchanged"} == {
+        str(day): "changed"}
+    held = [r for r in imported_rows(sandbox["db"], springfield.safety_shield_district_id) if r[2] == csv_day(day)]
+    assert identities(held) == identities(before), "Safety Shield still holds them: its import never deletes"
+    with LedgerHook().get_conn().connect() as db:
+        counted = dict(db.execute(sa.select(district_days.c.attendance_date, district_days.c.gone).where(
+            district_days.c.district == "springfield", district_days.c.gone > 0)).all())
+    assert counted == {str(day): len(gone)}
+
+    again = run("clever_attendance_daily", TICK, reconcile=True, districts=["springfield"], force=True)
+    assert report_rows(again)["springfield"]["status"] == "unchanged"
+    with LedgerHook().get_conn().connect() as db:
+        assert db.execute(sa.select(sa.func.sum(district_days.c.gone)).where(
+            district_days.c.district == "springfield")).scalar() == len(gone), "read again: still gone, once"

@@ -6,13 +6,24 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from airflow.sdk import ObjectStoragePath
 
-from clever_attendance.ledger.tables import COUNTS, deliveries, district_days, rejects, run_districts, school_days
+from clever_attendance.ledger.tables import (
+    COUNTS,
+    delivered_keys,
+    deliveries,
+    district_days,
+    rejects,
+    run_districts,
+    school_days,
+)
+from clever_attendance.pipeline import mirror
 from clever_attendance.pipeline.guard import HELD, date_status
-from clever_attendance.pipeline.mirror import UNCHANGED
 from clever_attendance.pipeline.window import Window
+from clever_attendance.settings import CLEVER_RETENTION_DAYS
 
 SKIPPED = "skipped: nothing new"
 DELIVERED = ("uploaded", "uploaded without suspicious schools", "no attendance")  # Safety Shield holds this run's
@@ -28,12 +39,19 @@ class RunEntry:
     deliveries: list[dict] = field(default_factory=list)
     rejects: list[pd.DataFrame] = field(default_factory=list)
     school_days: list[tuple[str, list[str], pd.DataFrame]] = field(default_factory=list)  # district, dates, rows
+    identities: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # district: date: what was read
+    reconciled: bool = False
 
     def add(self, row: dict, window: str, pulled: dict, rejects_csv: str | None = None,
-            school_days_csv: str | None = None, sync: str | None = None) -> None:
+            school_days_csv: str | None = None, sync: str | None = None, identities: str | None = None) -> None:
         """A district of the run: its report row, window and tasks' XComs, the staged files to keep, and the
         Clever sync the check read for a district it skipped."""
-        self.deliveries += district_dates(row, window, pulled, sync)
+        dates = district_dates(row, window, pulled, sync)
+        self.deliveries += dates
+        read = [d["attendance_date"] for d in dates if counts_gone(d)]
+        if identities and read:
+            with ObjectStoragePath(identities).open("rb") as f, np.load(f) as found:
+                self.identities[row["district"]] = {day: found[day] for day in read if day in found}
         if rejects_csv:
             found = pd.read_csv(rejects_csv, dtype=str, keep_default_na=False)
             self.rejects.append(found.drop(columns=[c for c in found if c not in rejects.c]).assign(
@@ -53,16 +71,16 @@ def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None
     late = row.get("latency") or {}
     out = []
     held = row.get("held") or {}
-    mirror = transform.get("mirror", {})
+    posting = transform.get("mirror", {})
     for day in Window.parse(window).dates():
         counts = days.get(str(day), {})
         # held, unchanged: the district's other dates were uploaded
-        status = "uploaded" if row["status"] in (HELD, UNCHANGED) else row["status"]
-        posted = mirror.get(str(day))  # new, changed or unchanged
+        status = "uploaded" if row["status"] in (HELD, mirror.UNCHANGED) else row["status"]
+        posted = posting.get(str(day))  # new, changed or unchanged
         if status == "uploaded" and not counts.get("delivered"):
             status = "no attendance"  # the district's file had none of this date
-        elif status == "uploaded" and posted == UNCHANGED:
-            status = UNCHANGED  # Safety Shield holds these rows already: not posted
+        elif status == "uploaded" and posted == mirror.UNCHANGED:
+            status = mirror.UNCHANGED  # Safety Shield holds these rows already: not posted
         what = held.get(str(day))
         if what and status != "dry run":
             status = date_status(what["action"], what["decided_by"])
@@ -87,8 +105,10 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     run = {"dag_id": entry.dag_id, "run_id": entry.run_id}
     recorded = [{c: given.get(c) for c in deliveries.c.keys()} for given in
-                ({**run, "run_type": entry.run_type, "recorded_at": stamp, **row} for row in entry.deliveries)]
+                ({**run, "run_type": entry.run_type, "recorded_at": stamp, "reconciled": int(entry.reconciled), **row}
+                 for row in entry.deliveries)]
     with engine.begin() as db:
+        count_gone(db, recorded, entry.identities)
         for table in (deliveries, rejects):
             db.execute(table.delete().where(table.c.dag_id == entry.dag_id, table.c.run_id == entry.run_id))
         if recorded:
@@ -107,6 +127,35 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
         db.execute(rejects.delete().where(rejects.c.recorded_at < cutoff))
         db.execute(deliveries.delete().where(deliveries.c.status == SKIPPED, deliveries.c.recorded_at < cutoff))
         db.execute(run_districts.delete().where(run_districts.c.recorded_at < cutoff))
+        kept_from = str(now.date() - timedelta(days=CLEVER_RETENTION_DAYS + 7))  # Clever no longer holds older dates
+        db.execute(delivered_keys.delete().where(delivered_keys.c.attendance_date < kept_from))
+
+
+def counts_gone(row: dict) -> bool:
+    """Does the run's row of a date say what Clever holds of it now: its rows read and posted whole, or none found?
+    (A date unchanged, held, trimmed by a person, failed or previewed leaves its count as it was.)"""
+    return row["status"] == "no attendance" or (row["status"] == "uploaded"
+                                                 and row.get("posted") in (mirror.NEW, mirror.CHANGED))
+
+
+def count_gone(db: sa.Connection, recorded: list[dict], read: dict[str, dict[str, np.ndarray]]) -> None:
+    """Per date that `counts_gone`: the identities Safety Shield holds that Clever's rows lack (`gone`), and what
+    Safety Shield holds once they are posted (`delivered_keys`: what it held, and the rows)."""
+    k = delivered_keys.c
+    for slug, identities in read.items():
+        rows = [r for r in recorded if r["district"] == slug and counts_gone(r)]
+        held = dict(db.execute(sa.select(k.attendance_date, k.hashes).where(
+            k.district == slug, k.attendance_date.in_([r["attendance_date"] for r in rows]))).all())
+        for row in rows:
+            day = row["attendance_date"]
+            old, new = mirror.unpack(held.get(day)), identities.get(day, np.empty(0, np.uint64))
+            row["gone"] = int(np.setdiff1d(old, new, assume_unique=True).size)
+            if row["status"] == "no attendance":
+                continue  # nothing posted: Safety Shield holds what it held
+            now = np.union1d(old, new)
+            db.execute(delivered_keys.delete().where(k.district == slug, k.attendance_date == day))
+            db.execute(delivered_keys.insert().values(district=slug, attendance_date=day, hashes=mirror.pack(now),
+                                                      count=int(now.size)))
 
 
 def standing(old: dict | None, row: dict) -> dict | None:
@@ -117,12 +166,14 @@ def standing(old: dict | None, row: dict) -> dict | None:
     seen = [s for s in ((old or {}).get("last_attendance_sync"), row.get("last_attendance_sync")) if s]
     new["last_attendance_sync"] = max(seen) if seen else None
     # unchanged: Safety Shield holds the date's rows as they are, from the upload the date's delivered_* name
-    new.update(status="uploaded" if row["status"] == UNCHANGED else row["status"], dag_id=row["dag_id"],
+    new.update(status="uploaded" if row["status"] == mirror.UNCHANGED else row["status"], dag_id=row["dag_id"],
                run_id=row["run_id"], recorded_at=row["recorded_at"])
     if row["status"] in DELIVERED:
         new.update({name: row.get(name) for name in (*COUNTS, "rejected_by_reason", "completed_at")},
                    delivered_dag_id=row["dag_id"], delivered_run_id=row["run_id"],
                    delivered_sync=row.get("last_attendance_sync"), delivered_digest=row.get("digest"))
+        if row.get("gone") is not None:  # counted at this read; else as the date's last posted read counted it
+            new["gone"] = row["gone"]
     return new
 
 

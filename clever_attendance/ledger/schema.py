@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from clever_attendance.ledger.record import replay_district_days
 from clever_attendance.ledger.tables import (
+    delivered_keys,
     deliveries,
     district_days,
     holds,
@@ -51,6 +52,12 @@ def _columns(*tables: sa.Table) -> Callable[[sa.Connection], None]:
     return step
 
 
+def _gone(db: sa.Connection) -> None:
+    """8: the records Safety Shield holds that Clever no longer does: each date's identities, and counts."""
+    _columns(deliveries, district_days)(db)
+    _create(delivered_keys)(db)
+
+
 # version n is reached by STEPS[n - 1]
 STEPS: list[Callable[[sa.Connection], None]] = [
     _create(deliveries, rejects, indexes=(("deliveries_by_district", "deliveries", ("district", "attendance_date")),
@@ -63,6 +70,7 @@ STEPS: list[Callable[[sa.Connection], None]] = [
     _columns(holds),  # 5: what a review acts on, recorded by the guard (a run's conf is anyone's)
     _columns(deliveries, district_days),  # 6: the digests of what was built and what Safety Shield holds
     _create(run_districts),  # 7: a run's districts while it runs (they were JSON files in staging)
+    _gone,
 ]
 VERSION = len(STEPS)
 

@@ -21,6 +21,8 @@ deliveries = sa.Table(
     *_text("rejected_by_reason", "import_ids", "completed_at", "last_attendance_sync"),  # the reasons as JSON
     # 6: the digest of the date's rows this run built, and why they were posted (new, changed; unchanged: not)
     *_text("digest", "posted"),
+    # 8: records Safety Shield holds for the date that Clever no longer does; 1 when the run reconciled
+    sa.Column("gone", sa.Integer), sa.Column("reconciled", sa.Integer),
     *(sa.Column(name, sa.Float) for name in ("latency_p50", "latency_p95", "latency_max", "extract_s",
                                              "transform_s", "upload_s")),
     sa.Column("recorded_at", sa.Text, nullable=False),
@@ -50,6 +52,15 @@ district_days = sa.Table(
     *(sa.Column(name, sa.Integer) for name in COUNTS),
     *_text("rejected_by_reason", "completed_at", "delivered_dag_id", "delivered_run_id", "delivered_sync"),
     sa.Column("delivered_digest", sa.Text),  # 6: the digest of the rows Safety Shield holds for the date
+    sa.Column("gone", sa.Integer),  # 8: records in Safety Shield gone from Clever, as of the date's last read
+)
+
+# 8: per district x attendance date, the identities Safety Shield holds (every row ever posted for the date, as
+# 48-bit hashes: `pipeline.mirror.pack`), to count what Clever no longer holds; kept while Clever keeps the date
+delivered_keys = sa.Table(
+    "delivered_keys", meta,
+    *_text("district", "attendance_date", primary_key=True),
+    sa.Column("hashes", sa.LargeBinary, nullable=False), sa.Column("count", sa.Integer, nullable=False),
 )
 
 # a person's say on a suspicious day: the guard's hold of a district's date (its suspicious schools' counts are

@@ -42,7 +42,7 @@ def reshape(district: District, manifest: dict) -> dict:
     roster = records.read_roster(lambda name: (folder / f"{name}.csv").open("rb"))
     csv_path, rejects_path = folder / "attendance.csv", folder / "rejects.csv"
     counts: dict = {}
-    stamps, school_days = [], []
+    stamps, school_days, keys = [], [], {}
     with (staging.open_private(csv_path) as out, staging.open_private(rejects_path) as rejected,
           ThreadPoolExecutor(max_workers=1) as checker):
         for n, raw_file in enumerate(manifest["raw_files"]):
@@ -57,6 +57,7 @@ def reshape(district: District, manifest: dict) -> dict:
             checked.result()
             for day, digest in mirror.digests(result.csv, "Att_Date").items():  # chunks hold whole dates
                 result.counts["days"][iso_date(day)]["digest"] = digest
+            keys.update({iso_date(day): found for day, found in mirror.identities(result.csv, "Att_Date").items()})
             _add(counts, result.counts)
             stamps.append(result.stamps)
             school_days.append(result.school_days)
@@ -67,8 +68,11 @@ def reshape(district: District, manifest: dict) -> dict:
     with staging.open_private(school_days_path) as out:
         records.write_frame(pd.concat(school_days, ignore_index=True) if school_days else
                             pd.DataFrame(columns=SCHOOL_DAY_COLUMNS), out, header=True)
+    identities_path = folder / "identities.npz"  # hashes: what the ledger's delivered_keys gains once posted
+    with staging.open_private(identities_path) as out:
+        np.savez(out, **keys)
     return {"csv_path": str(csv_path), "rejects_path": str(rejects_path), "school_days_path": str(school_days_path),
-            "counts": counts,
+            "identities_path": str(identities_path), "counts": counts,
             "fresh": freshness(np.concatenate(stamps), manifest.get("previous_sync")),
             "seconds": round(time.monotonic() - started, 2)}
 

@@ -189,6 +189,7 @@ def report(context, targets: list[dict]) -> list[dict]:
     from airflow.sdk.observability.stats import Stats
 
     from clever_attendance.alerts import latency_breached, latency_pages
+    from clever_attendance.pipeline.check import reconciles
     from clever_attendance.pipeline.report import district_row, render
 
     settings = config.load()
@@ -197,6 +198,7 @@ def report(context, targets: list[dict]) -> list[dict]:
     late_skips = _mapped(ti, "extract", len(targets), key="skipped")
     skipped = ti.xcom_pull(task_ids="check", key="skipped") or {}
     entry = _entry(dag_run)
+    entry.reconciled = reconciles(context)
     rows = []
     for slug, why in skipped.items():
         rows.append(district_row(slug, {step: None for step in pulled}, why["reason"]))
@@ -208,7 +210,8 @@ def report(context, targets: list[dict]) -> list[dict]:
         row = district_row(slug, mine, late_skips[n])
         rows.append(row)
         staged = mine["transform"] or {}
-        entry.add(row, target["window"], mine, staged.get("rejects_path"), staged.get("school_days_path"))
+        entry.add(row, target["window"], mine, staged.get("rejects_path"), staged.get("school_days_path"),
+                  identities=staged.get("identities_path"))
         upload = mine["upload"] or {}
         if upload and not upload.get("dry_run") and not settings.keep_staging:
             staging.remove(ObjectStoragePath(mine["extract"]["folder"]).parent)  # this and older runs' files
