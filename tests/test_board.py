@@ -10,9 +10,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
+import sqlalchemy as sa
 
+from clever_attendance.board.pages import local
+from clever_attendance.hooks.ledger import engine
+from clever_attendance.ledger import progress
 from clever_attendance.ledger.record import RunEntry, write
+from clever_attendance.ledger.tables import run_districts
 from clever_attendance.settings import BOARD_PREFIX
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -77,11 +83,24 @@ def ledger(tmp_path_factory):
     today = NOW.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).date()
     days = [str(today - timedelta(days=n)) for n in (1, 0)]
     sync = NOW.strftime("%Y-%m-%dT%H:30:00Z")
-    yesterday = RunEntry("clever_attendance_daily", "scheduled__yesterday", "scheduled")
+    earlier = RunEntry("clever_attendance", "scheduled__earlier", "scheduled")  # springfield's day, first posted
+    earlier.deliveries.append({**delivered("scheduled__earlier", "springfield", days[0], "uploaded", 305, 302,
+                                           {"unknown_student": 3}, sync), "posted": "new"})
+    earlier.identities["springfield"] = {days[0]: np.arange(1, 303, dtype=np.uint64)}
+    write(made, earlier, 30, NOW - timedelta(hours=30))
+    # the nightly reconciliation: springfield's day corrected, 5 of its records deleted in the SIS; shelbyville's
+    # day never delivered before (a missed day)
+    progress.plan(made, "clever_attendance_daily", "scheduled__yesterday", dict.fromkeys(
+        ("springfield", "shelbyville"), f"{days[0]}_{days[0]}"), set(), reconciled=True)
+    for slug in ("springfield", "shelbyville"):
+        progress.done(made, "clever_attendance_daily", "scheduled__yesterday", slug)
+    yesterday = RunEntry("clever_attendance_daily", "scheduled__yesterday", "scheduled", reconciled=True)
     yesterday.deliveries += [
-        delivered("scheduled__yesterday", "springfield", days[0], "uploaded", 300, 297, {"unknown_student": 3}, sync),
-        delivered("scheduled__yesterday", "shelbyville", days[0], "uploaded", 1120, 1100, {"missing_section": 20},
-                  sync)]
+        {**delivered("scheduled__yesterday", "springfield", days[0], "uploaded", 300, 297, {"unknown_student": 3},
+                     sync), "posted": "changed"},
+        {**delivered("scheduled__yesterday", "shelbyville", days[0], "uploaded", 1120, 1100, {"missing_section": 20},
+                     sync), "posted": "new"}]
+    yesterday.identities["springfield"] = {days[0]: np.arange(6, 303, dtype=np.uint64)}
     yesterday.rejects.append(pd.DataFrame({"district": "springfield", "attendance_date": days[0],
                                            "reason": "unknown_student", "detail": "", "school_id": "sc1",
                                            "student_id": ["s1", "s2", "s3"], "section_id": "",
@@ -169,9 +188,14 @@ def test_the_page_says_where_each_district_stands(client, ledger):
     districts = rows(page, "districts")
     spring = districts["springfield springfield public schools"]
     shelby = districts["shelbyville shelbyville unified"]
-    # district, last date delivered, last sync, freshness, today, rows today, rejected today, sparkline, last run
+    # district, last date delivered, last sync, freshness, today, rows today, rejected today, sparkline, last
+    # reconciled, dates corrected and filled the last 7 days, records gone from Clever, last run
     assert (spring[1], spring[3], spring[4], spring[5], spring[6]) == (today, "caught up", "uploaded", "299", "0.7%")
-    assert spring[8] == "manual__today"
+    assert spring[12] == "manual__today"
+    with engine(sa.make_url(f"sqlite:///{ledger[0]}")).connect() as db:
+        reconciled = dict(db.execute(sa.select(run_districts.c.district, run_districts.c.recorded_at)).all())
+    assert spring[8:12] == [local(reconciled["springfield"], "America/New_York"), "1", "", "5"]
+    assert shelby[8:12] == [local(reconciled["shelbyville"], "America/Chicago"), "", "1", ""]
     assert (shelby[1], shelby[4], shelby[5]) == (yesterday, "failed at extract", "")
     assert shelby[3] == "caught up", "its newest sync is the one yesterday's upload delivered"
     (_, waiting), = Tables(page).tables["waiting"]
@@ -191,7 +215,7 @@ def test_a_district_page_lists_its_dates_and_serves_their_rejects(client, ledger
     with signed_in(client):
         page = client.get(BOARD_PREFIX + "/districts/springfield").text
         dates = rows(page, "dates")
-        assert dates[yesterday][1:7] == ["uploaded", "300", "297", "3", "0", "unknown_student 3"]
+        assert dates[yesterday][1:8] == ["uploaded", "300", "297", "3", "0", "unknown_student 3", "5"]
         assert dates[today][6] == "no_student_number 1, unknown_student 1"
         download = client.get(f"{BOARD_PREFIX}/districts/springfield/rejects/{yesterday}.csv")
         assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")

@@ -15,10 +15,12 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plan(engine: sa.Engine, dag_id: str, run_id: str, windows: dict[str, str], nothing_new: set[str]) -> None:
+def plan(engine: sa.Engine, dag_id: str, run_id: str, windows: dict[str, str], nothing_new: set[str],
+         reconciled: bool = False) -> None:
     """The districts the run's check chose, with their windows (a cleared check chooses again)."""
     rows = [{"dag_id": dag_id, "run_id": run_id, "district": slug, "window": window, "recorded_at": _stamp(),
-             "state": NOTHING_NEW if slug in nothing_new else TO_SYNC} for slug, window in windows.items()]
+             "state": NOTHING_NEW if slug in nothing_new else TO_SYNC, "reconciled": int(reconciled)}
+            for slug, window in windows.items()]
     with engine.begin() as db:
         where = sa.and_(run_districts.c.dag_id == dag_id, run_districts.c.run_id == run_id)
         db.execute(run_districts.delete().where(where))

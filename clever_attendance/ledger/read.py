@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from clever_attendance.ledger.tables import deliveries, district_days, holds, rejects
+from clever_attendance.ledger.progress import DELIVERED, NOTHING_NEW
+from clever_attendance.ledger.tables import deliveries, district_days, holds, rejects, run_districts
 from clever_attendance.pipeline.config import Settings
 
 SCHOOL_DAYS = 30  # the board's grid and sparklines: the last this many school days
 LOOK_BACK = 120  # calendar days searched for them (a winter break and weekends fit)
+RECENT = 7  # days: the corrections and dates filled the board counts
 REJECT_COLUMNS = ("attendance_date", "reason", "detail", "school_id", "student_id", "section_id", "last_modified")
 
 
@@ -31,6 +33,17 @@ class DistrictLine:
     today: dict | None  # the district's today (its time zone) as it stands
     shares: list[float | None]  # reject share per school day of the grid, oldest first
     last_run: tuple[str, str] | None  # (dag_id, run_id) of the latest recorded attempt
+    mirror: Mirror  # how Safety Shield keeps up with Clever's corrections and deletions
+
+
+@dataclass
+class Mirror:
+    """A district's reconciliation, in brief."""
+
+    last_reconciled: str | None = None  # when a reconciling run last finished comparing it (within its retention)
+    corrections: int = 0  # dates posted again because their rows changed, the last RECENT days
+    filled: int = 0  # dates a reconciliation posted for the first time (missed, or a new district's history)
+    gone: int = 0  # records Safety Shield holds that Clever no longer does, over every date Clever keeps
 
 
 def _minutes(later: datetime, earlier: str) -> float:
@@ -78,6 +91,7 @@ def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[s
     known = {r.district: r for r in found}  # one row per district (a tie of recorded_at: either run)
     todays = {d.slug: str(now.astimezone(ZoneInfo(d.timezone)).date()) for d in settings.districts}
     cells = {**grid(db, sorted(set(todays.values()) - set(dates))), **cells}
+    mirrored = mirrors(db, now)
     lines = []
     for district in settings.districts:
         slug = district.slug
@@ -88,8 +102,27 @@ def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[s
             freshness_min=None if seen is None else 0.0 if delivered and delivered >= seen else _minutes(now, seen),
             today=cells.get((slug, todays[slug])),
             shares=[share(cells[(slug, d)]) if (slug, d) in cells else None for d in dates],
-            last_run=(row.dag_id, row.run_id) if row else None))
+            last_run=(row.dag_id, row.run_id) if row else None, mirror=mirrored.get(slug, Mirror())))
     return lines
+
+
+def mirrors(db: sa.Connection, now: datetime) -> dict[str, Mirror]:
+    """Per district with any: its last reconciliation, recent corrections and dates filled, records gone."""
+    since = (now - timedelta(days=RECENT)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out: dict[str, Mirror] = {}
+    r, d, c = run_districts.c, deliveries.c, district_days.c
+    for slug, at in db.execute(sa.select(r.district, sa.func.max(r.recorded_at)).where(
+            r.reconciled == 1, r.state.in_((DELIVERED, NOTHING_NEW))).group_by(r.district)):
+        out.setdefault(slug, Mirror()).last_reconciled = at
+    posted = sa.select(d.district, sa.func.sum(sa.case((d.posted == "changed", 1), else_=0)),
+                       sa.func.sum(sa.case((sa.and_(d.posted == "new", d.reconciled == 1), 1), else_=0))).where(
+        d.recorded_at >= since, d.posted.in_(("changed", "new"))).group_by(d.district)
+    for slug, changed, filled in db.execute(posted):
+        found = out.setdefault(slug, Mirror())
+        found.corrections, found.filled = int(changed or 0), int(filled or 0)
+    for slug, gone in db.execute(sa.select(c.district, sa.func.sum(c.gone)).where(c.gone > 0).group_by(c.district)):
+        out.setdefault(slug, Mirror()).gone = int(gone)
+    return out
 
 
 def _one(db: sa.Connection, slug: str, day: str) -> dict | None:

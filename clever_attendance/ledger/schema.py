@@ -53,9 +53,10 @@ def _columns(*tables: sa.Table) -> Callable[[sa.Connection], None]:
 
 
 def _gone(db: sa.Connection) -> None:
-    """8: the records Safety Shield holds that Clever no longer does: each date's identities, and counts."""
-    _columns(deliveries, district_days)(db)
-    _create(delivered_keys)(db)
+    """8: the records Safety Shield holds that Clever no longer does (each date's identities, and counts), and what
+    the board says of reconciliations (which runs reconciled; recent deliveries by time)."""
+    _columns(deliveries, district_days, run_districts)(db)
+    _create(delivered_keys, indexes=(("deliveries_by_time", "deliveries", ("recorded_at",)),))(db)
 
 
 # version n is reached by STEPS[n - 1]

@@ -79,6 +79,7 @@ run_districts = sa.Table(
     "run_districts", meta,
     *_text("dag_id", "run_id", "district", primary_key=True),
     *_text("window", "state", "recorded_at"),  # state: to sync, nothing new, delivered
+    sa.Column("reconciled", sa.Integer),  # 8: 1 when the run reconciles (the board's last reconciliation)
 )
 
 versions = sa.Table("ledger_version", meta, sa.Column("version", sa.Integer, nullable=False))

@@ -100,7 +100,8 @@ def check(context) -> list[dict]:
             skipped[slug] = {"reason": "nothing new", "window": str(windows[slug]), "sync": sync}
     context["ti"].xcom_push(key="skipped", value=skipped)
     with ledger_errors(f"recording the districts of run {run_id}"):
-        progress.plan(LedgerHook().get_conn(), dag_id, run_id, {s: str(w) for s, w in windows.items()}, set(skipped))
+        progress.plan(LedgerHook().get_conn(), dag_id, run_id, {s: str(w) for s, w in windows.items()}, set(skipped),
+                      reconciles(context))
     targets = [{"slug": slug, "window": str(span)} for slug, span in windows.items() if slug not in skipped]
     log.info("%d district(s) to sync, %d with nothing new", len(targets), len(skipped))
     return targets
