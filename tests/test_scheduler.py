@@ -53,12 +53,7 @@ def cluster(smtp, tmp_path_factory):
 
 def test_the_api_server_shows_both_connection_types_and_their_test_buttons_work(cluster):
     sandbox, airflow, _ = cluster
-    base = airflow.env["AIRFLOW__API__BASE_URL"]
-    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-                           ).read_text())["admin"]
-    token = requests.post(f"{base}/auth/token", json={"username": "admin", "password": password},
-                          timeout=30).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    base, headers = airflow.env["AIRFLOW__API__BASE_URL"], token(airflow)
     meta = {m["connection_type"]: m for m in requests.get(f"{base}/ui/connections/hook_meta", headers=headers,
                                                           timeout=60).json()}
     assert meta["clever"]["hook_name"] == "Clever"
@@ -122,6 +117,39 @@ def test_a_run_that_outlasts_its_deadline_sends_an_alert(cluster, smtp):
     set_faults(sandbox, "clever")
     airflow.wait_for_runs("clever_attendance", 1, 300)
     airflow.cli("dags", "pause", "clever_attendance")
+
+
+def test_a_failed_upload_cleared_while_its_runs_deadline_is_pending_goes_on(cluster, districts):
+    """The failure notice's advice, as a person follows it: Clear the district's upload (the REST call the UI's
+    Clear makes) once Safety Shield answers again, while the run's Deadline Alert is still pending."""
+    sandbox, airflow, settings = cluster
+    springfield = settings.district("springfield")
+    set_faults(sandbox, "upload", error_rate=1.0)  # every answer a 500
+    try:
+        airflow.cli("dags", "unpause", "clever_attendance_daily")
+        airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", "clear_me",  # a date no test sends
+                    "--logical-date", "2026-10-30T02:00:00-04:00", "--conf", '{"districts": ["springfield"]}')
+        wait_for("the run to fail at springfield's upload",
+                 lambda: airflow.run_states("clever_attendance_daily").get("clear_me") == "failed", 300, every=1)
+    finally:
+        set_faults(sandbox, "upload")
+    pending = airflow.query("select count(*) from deadline join dag_run on deadline.dagrun_id = dag_run.id "
+                            "where dag_run.run_id = ? and not deadline.missed", "clear_me")
+    assert pending == [(1,)], "the run's deadline (daily_deadline_minutes, 120) is still pending"
+    base = airflow.env["AIRFLOW__API__BASE_URL"]
+    cleared = requests.post(f"{base}/api/v2/dags/clever_attendance_daily/clearTaskInstances", headers=token(airflow),
+                            json={"dry_run": False, "dag_run_id": "clear_me", "task_ids": ["district.upload"],
+                                  "only_failed": True, "include_downstream": True}, timeout=60)
+    assert cleared.status_code == 200, cleared.text
+    assert {(t["task_id"], t["rendered_map_index"]) for t in cleared.json()["task_instances"]} >= {
+        ("district.upload", "springfield"), ("report", None)}
+    wait_for("the cleared run to end", lambda: airflow.run_states("clever_attendance_daily")["clear_me"] in (
+        "success", "failed"), 300, every=1)
+    assert airflow.run_states("clever_attendance_daily")["clear_me"] == "success"
+    day = date(2026, 10, 30)
+    held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
+    assert [row for row in held if row[2] == "10/30/2026"] == configured_truth(
+        districts["springfield"], springfield, day, day, NOW).rows
 
 
 def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, districts):

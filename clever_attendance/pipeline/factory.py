@@ -17,7 +17,6 @@ from airflow.sdk import (
     CronDataIntervalTimetable,
     CronTriggerTimetable,
     DeadlineAlert,
-    DeadlineReference,
     Param,
     SyncCallback,
     get_current_context,
@@ -26,6 +25,7 @@ from airflow.sdk import (
 )
 
 from clever_attendance.alerts import FailureNotice, HoldNotice
+from clever_attendance.alerts.deadline import RunQueuedAt
 from clever_attendance.operators.review import HoldDecision
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
 from clever_attendance.pipeline.config import Settings
@@ -257,7 +257,7 @@ def _deadline(dag_id: str, minutes: float, settings: Settings) -> DeadlineAlert:
     """Alert when a run is not finished `minutes` after it was queued (backfill runs page nobody)."""
     recipients = sorted({email for d in settings.districts for email in d.alert_emails})
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(minutes=minutes),
+        reference=RunQueuedAt(), interval=timedelta(minutes=minutes),
         callback=SyncCallback("clever_attendance.alerts.deadline_missed", kwargs={
             "dag_id": dag_id, "minutes": minutes, "districts": [d.alert_identity() for d in settings.districts],
             "recipients": recipients, "from_email": settings.alert_from}))
