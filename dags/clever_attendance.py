@@ -2,7 +2,8 @@
 
 Thin on purpose: the districts come from include/districts.yaml (or $ATTENDANCE_DISTRICTS_FILE),
 the DAGs from the installed package's factory (clever_attendance.pipeline.factory). A mistake in the
-districts file is an import error here, naming the district and the field. (Airflow's safe mode
+file's defaults is an import error here, naming the field; a district entry with one is left out, the others
+run, and clever_attendance_districts_file.py names it. (Airflow's safe mode
 parses only files that say "airflow" and "dag": this docstring does.)
 """
 

@@ -10,7 +10,7 @@ import pytest
 from clever_attendance.alerts import latency_pages
 from clever_attendance.errors import CleverAuthError, CleverUnavailableError, SafetyShieldRowsRejectedError
 from clever_attendance.retry_policy import classify
-from clever_attendance.sandbox.testing import load_dag
+from clever_attendance.sandbox.testing import ROOT, load_dag
 
 
 def test_categories_follow_the_cause():
@@ -63,6 +63,27 @@ def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_
                                                    run_conf={"dry_run": True})
     assert dry.state == "failed"
     assert (smtp.texts(), slack.posts) == ([], []), "a dry run's failure notice goes to the task log only"
+
+
+@pytest.mark.timeout(300)
+def test_a_broken_district_is_sent_as_a_notice_by_the_daily_run_and_the_others_deliver(
+        sandbox, pipeline_env, districts_file, smtp, monkeypatch):
+    districts_file.write_text(districts_file.read_text().replace(
+        "timezone: America/Chicago", "timezone: America/Springfield").replace(
+        "alert_emails: []", "alert_emails: [attendance-team@district.test]"))
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp.connection)
+    smtp.messages.clear()
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))  # the other DAG file's import error names it (test_dags)
+    dag_run = bag.dags["clever_attendance_daily"].test(logical_date=datetime(2026, 11, 18, 7, tzinfo=UTC))
+    assert dag_run.state == "success", "springfield runs"
+    ((subject, body),) = smtp.texts()
+    assert subject == "[Clever attendance] districts file: 1 district(s) left out"
+    assert f"- {districts_file}: district 'shelbyville': field 'timezone': unknown time zone " \
+           "'America/Springfield'" in body
+    assert "No attendance of these districts reaches Safety Shield until each field named is fixed" in body
+    assert smtp.messages[0]["To"] == "attendance-team@district.test"
 
 
 @pytest.mark.parametrize("dag_id, run_type, pages", [

@@ -210,6 +210,28 @@ def test_the_page_says_where_each_district_stands(client, ledger):
     assert grid["shelbyville shelbyville unified"][2] == f"shelbyville {today}: failed at extract"
 
 
+def test_a_broken_district_is_a_red_row_and_a_broken_file_a_page_that_says_why(client, tmp_path, monkeypatch):
+    from clever_attendance.sandbox.testing import ROOT
+
+    shipped = (ROOT / "include" / "districts.yaml").read_text()
+    path = tmp_path / "districts.yaml"
+    path.write_text(shipped.replace("timezone: America/Chicago", "timezone: America/Springfield"))
+    monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(path))
+    with signed_in(client):
+        page = client.get(BOARD_PREFIX + "/")
+        assert page.status_code == 200
+        assert rows(page.text, "broken") == {"shelbyville": [
+            "shelbyville", "left out", f"{path}: district 'shelbyville': field 'timezone': unknown time zone "
+                                       "'America/Springfield'"]}
+        assert list(rows(page.text, "districts")) == ["springfield springfield public schools"]
+        path.write_text(shipped.replace("  timezone: America/New_York", "  timezone: Mars/Base", 1))
+        page = client.get(BOARD_PREFIX + "/")
+        district = client.get(BOARD_PREFIX + "/districts/springfield")
+    assert page.status_code == district.status_code == 503
+    assert "the districts file cannot be read" in page.text
+    assert f"{path}: defaults: field &#39;timezone&#39;: unknown time zone &#39;Mars/Base&#39;" in page.text
+
+
 def test_a_district_page_lists_its_dates_and_serves_their_rejects(client, ledger):
     _, (yesterday, today) = ledger
     with signed_in(client):

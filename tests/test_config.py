@@ -79,10 +79,20 @@ def test_the_file_comes_from_the_environment(tmp_path, monkeypatch):
 def test_mistakes_name_the_district_and_the_field(change, message):
     old, new = change
     assert old in GOOD
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(GOOD.replace(old, new), "districts.yaml")
-    assert str(raised.value).startswith("districts.yaml: ")
-    assert message in str(raised.value)
+    refused = refusal(GOOD.replace(old, new))
+    assert refused.startswith("districts.yaml: ")
+    assert message in refused
+
+
+def test_a_broken_district_is_left_out_and_named_while_the_others_run():
+    settings = config.parse(GOOD.replace(SCHOOLS, SCHOOLS + "\n    timezone: Mars/Base"), "districts.yaml")
+    assert [d.slug for d in settings.districts] == ["zeta"]
+    assert settings.broken == (config.Broken("alpha", "districts.yaml: district 'alpha': field 'timezone': unknown "
+                                                      "time zone 'Mars/Base'"),)
+    nameless = config.parse(GOOD.replace("  - slug: alpha\n", "  - slug: Alpha!\n"), "districts.yaml")
+    assert [b.name for b in nameless.broken] == ["#2"], "a slug that is not one: named by its place in the file"
+    with pytest.raises(config.ConfigError, match="district 'zeta': field 'lookback_days'"):  # none would run
+        config.parse(GOOD.replace("    lookback_days: 5", "    lookback_days: x").replace(SCHOOLS, "    bad: 1"))
 
 
 def test_the_watcher_watches_every_district_unless_told_not_to():
@@ -115,9 +125,14 @@ def test_the_shipped_file_names_its_reviewers_and_keeps_failed_staging_three_day
 # and the exact refusal, which names the field and never echoes a huge value.
 
 def refusal(text: str) -> str:
-    with pytest.raises(config.ConfigError) as raised:
-        config.parse(text, "districts.yaml")
-    return str(raised.value)
+    """The refusal: of the whole file, or of the one district entry left out (the other is kept)."""
+    try:
+        settings = config.parse(text, "districts.yaml")
+    except config.ConfigError as raised:
+        return str(raised)
+    broken, = settings.broken
+    assert len(settings.districts) == 1, "the other district runs"
+    return broken.error
 
 
 def hostile(old: str, new: str) -> str:

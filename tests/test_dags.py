@@ -86,12 +86,26 @@ def test_without_watched_districts_there_is_no_event_driven_dag(tmp_path, monkey
     assert set(bag.dags) == {"clever_attendance", "clever_attendance_daily", "clever_attendance_review"}
 
 
-def test_a_broken_districts_file_is_an_import_error_naming_the_field(tmp_path, monkeypatch):
+def test_a_broken_district_is_an_import_error_naming_it_while_the_others_run(tmp_path, monkeypatch):
     broken = tmp_path / "districts.yaml"
     broken.write_text((ROOT / "include" / "districts.yaml").read_text().replace(
         "timezone: America/Chicago", "timezone: America/Springfield"))
     monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(broken))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.dags
-    (error,) = bag.import_errors.values()
+    assert set(bag.dags) == {*DAG_IDS, "clever_attendance_review"}
+    assert bag.dags["clever_attendance"].params.get_param("districts").schema["items"]["enum"] == ["springfield"]
+    (path, error), = bag.import_errors.items()
+    assert path.endswith("clever_attendance_districts_file.py")
+    assert f"1 district(s) of {broken} left out of every DAG until fixed (the others run):" in error
     assert "district 'shelbyville': field 'timezone': unknown time zone 'America/Springfield'" in error
+
+
+def test_broken_defaults_are_an_import_error_naming_the_field(tmp_path, monkeypatch):
+    broken = tmp_path / "districts.yaml"
+    broken.write_text((ROOT / "include" / "districts.yaml").read_text().replace(
+        "  timezone: America/New_York", "  timezone: America/Springfield", 1))
+    monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(broken))
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.dags, "nothing can run on defaults that are wrong"
+    assert all("defaults: field 'timezone': unknown time zone 'America/Springfield'" in error
+               for error in bag.import_errors.values())

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
@@ -21,7 +22,7 @@ from clever_attendance.board import pages
 from clever_attendance.hooks.ledger import LedgerHook
 from clever_attendance.ledger import read
 from clever_attendance.pipeline import config
-from clever_attendance.settings import BOARD_PREFIX, DAILY, EVENTS, POLL, REVIEW
+from clever_attendance.settings import BOARD_PREFIX, DAILY, EVENTS, LEDGER_CONN_ID, POLL, REVIEW
 
 DELIVERING = (POLL, DAILY, EVENTS)  # the DAGs whose attendance the board shows
 DAG_IDS = (*DELIVERING, REVIEW)
@@ -58,6 +59,18 @@ def links(request: Request) -> pages.Links:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="Clever attendance board", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(config.ConfigError)
+    def unreadable_file(_: Request, error: config.ConfigError) -> HTMLResponse:
+        return HTMLResponse(pages.problem("the districts file cannot be read", str(error),
+                                          "Fix the field named; the board and the DAGs read the file again as it "
+                                          "changes."), status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.exception_handler(sa.exc.SQLAlchemyError)
+    def no_ledger(_: Request, error: sa.exc.SQLAlchemyError) -> HTMLResponse:
+        return HTMLResponse(pages.problem("the attendance ledger did not answer", type(error).__name__,
+                                          f"Check the database of the connection {LEDGER_CONN_ID} and that it "
+                                          "answers from the API server."), status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(reader)])
     def board(request: Request) -> str:
@@ -101,7 +114,7 @@ def create_app() -> FastAPI:
 
 
 def _district(slug: str) -> config.District:
-    try:
-        return settings().district(slug)
-    except config.ConfigError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {slug!r} in the districts file") from None
+    known = settings()  # a file that cannot be read is said as such, not as a missing district
+    if slug not in {d.slug for d in known.districts}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {slug[:64]!r} in the districts file")
+    return known.district(slug)

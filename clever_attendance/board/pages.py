@@ -127,6 +127,7 @@ def board(links: Links, settings: Settings, now: datetime, lines: list[DistrictL
     """The page: what waits for a person, one row per district, then the grid of recent school days."""
     zones = {d.slug: d.timezone for d in settings.districts}
     return _render("board.html", links=links, lines=lines, dates=dates, cells=cells, zones=zones, waiting=waiting,
+                   broken=settings.broken, source=settings.source,
                    as_of=now.astimezone(zone(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
@@ -142,6 +143,11 @@ def run(links: Links, settings: Settings, dag_id: str, run_id: str, rows: list[d
     zones = {d.slug: d.timezone for d in settings.districts}
     return _render("run.html", links=links, dag_id=dag_id, run_id=run_id, rows=rows, dates=dates, zones=zones,
                    holds=holds)
+
+
+def problem(title: str, message: str, advice: str) -> str:
+    """What keeps the board from answering, said on the page."""
+    return _render("problem.html", title=title, message=message, advice=advice)
 
 
 def not_ours(dag_id: str) -> str:

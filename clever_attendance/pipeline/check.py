@@ -89,6 +89,12 @@ def check(context) -> list[dict]:
     reason and the Clever sync read)."""
     settings = config.load()
     params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
+    if settings.broken:
+        log.warning("%s", settings.left_out())
+        if dag_id == DAILY and not params.get("dry_run"):  # once a night, not every poll
+            from clever_attendance.alerts import districts_left_out
+
+            districts_left_out(settings)
     windows = chosen(context, settings)
     skipped: dict[str, dict] = {}
     with ledger_errors(f"reading what run {run_id} has nothing new for"), LedgerHook().get_conn().connect() as db:

@@ -114,6 +114,17 @@ class District:
 
 
 @dataclass(frozen=True)
+class Broken:
+    """A district entry with a mistake: left out of every DAG, named wherever the team looks."""
+
+    name: str  # its slug when that reads as one, else its place in the file (#3)
+    error: str  # the message: the file, the district and the field
+
+    def __str__(self) -> str:
+        return self.error
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole file: DAG-level settings and the districts in slug order."""
 
@@ -134,6 +145,14 @@ class Settings:
     staging_retention_days: int = 3  # the staged files of a failed or dry run are kept this long for diagnosis
     reconcile_share: float = 0.5  # of each Clever token's request rate, what a nightly reconciliation may use
     source: str = field(default="", compare=False)
+    broken: tuple[Broken, ...] = ()  # district entries left out for a mistake: the others run
+
+    def left_out(self) -> str | None:
+        """What is wrong with the district entries left out, for an import error, a notice or a log; None: none."""
+        if not self.broken:
+            return None
+        return (f"{len(self.broken)} district(s) of {self.source} left out of every DAG until fixed (the others run):"
+                + "".join(f"\n- {b.error}" for b in self.broken))
 
     def watched(self) -> list[District]:
         """The districts the triggerer watches for event-driven runs."""
@@ -426,16 +445,11 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
     _inherited(top)  # a mistake in the defaults is reported there, not in the first district that inherits it
     default_rules = top.code_map(DEFAULT_CODE_MAP)
     inherited = {k: v for k, v in defaults.items() if k in DISTRICT_KEYS}
-    districts = [_district(source, n, d, inherited, default_rules) for n, d in enumerate(raw["districts"], 1)]
-    for name in ("slug", "clever_district_id", "safety_shield_district_id"):
-        first: dict[str, District] = {}
-        for d in districts:
-            other = first.setdefault(getattr(d, name), d)
-            if other is not d:
-                raise _error(f"{source}: district {d.slug!r}: field {name!r}: used twice, also by district "
-                             f"{other.slug!r}")
+    districts, broken = _districts(source, raw["districts"], inherited, default_rules)
+    if not districts:  # nothing would run: the first mistake is the file's
+        raise _error(broken[0].error)
     return Settings(
-        districts=tuple(sorted(districts, key=lambda d: d.slug)),
+        districts=tuple(districts),
         poll_schedule=top.text("poll_schedule", default=Settings.poll_schedule, limit=100),
         daily_schedule=top.text("daily_schedule", default=Settings.daily_schedule, limit=100),
         timezone=top.timezone("timezone", Settings.timezone),
@@ -453,8 +467,33 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
         staging_retention_days=top.number("staging_retention_days", Settings.staging_retention_days, 1, 90,
                                           whole=True),
         reconcile_share=float(top.number("reconcile_share", Settings.reconcile_share, 0.05, 1)),
-        source=source,
+        source=source, broken=tuple(broken),
     )
+
+
+def _districts(source: str, entries: list, inherited: dict[str, Any], default_rules: tuple[CodeRule, ...]
+               ) -> tuple[list[District], list[Broken]]:
+    """The file's districts, and those left out for a mistake (a slug or id used again: the later entry)."""
+    districts, broken = [], []
+    for n, raw in enumerate(entries, 1):
+        try:
+            districts.append(_district(source, n, raw, inherited, default_rules))
+        except ConfigError as exc:
+            slug = raw.get("slug") if isinstance(raw, dict) else None
+            name = slug if isinstance(slug, str) and SLUG.fullmatch(slug) else f"#{n}"
+            broken.append(Broken(name, str(exc)))
+    kept, seen = [], {name: {} for name in ("slug", "clever_district_id", "safety_shield_district_id")}
+    for d in districts:
+        twice = next((name for name, first in seen.items() if getattr(d, name) in first), None)
+        if twice:
+            broken.append(Broken(d.slug if twice != "slug" else f"{d.slug} (again)",
+                                 f"{source}: district {d.slug!r}: field {twice!r}: used twice, also by district "
+                                 f"{seen[twice][getattr(d, twice)].slug!r}"))
+            continue
+        for name, first in seen.items():
+            first[getattr(d, name)] = d
+        kept.append(d)
+    return sorted(kept, key=lambda d: d.slug), broken
 
 
 def load(path: str | os.PathLike | None = None) -> Settings:
