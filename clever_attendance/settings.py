@@ -13,6 +13,9 @@ WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: trigge
 GROUP = "district"  # the mapped task group: one instance per district to sync, labelled by its slug
 POOL = "clever_api"  # extractions at once, across both DAGs: create it at set-up
 POOL_SLOTS = 4
+# runs of the polling and event-driven DAGs at once: a district slow or retrying holds its run open, and the next
+# run, leaving that district to it, syncs the others on time
+RUNS_AT_ONCE = 3
 ASSET_URI = "safety_shield://attendance/clever"  # + /<slug>: one asset per district (operators.upload.district_asset)
 ASSET_ALIAS = "clever_attendance_delivered"  # every district's asset events, for a DAG that wants any district's
 OWNER = "attendance-data-team"

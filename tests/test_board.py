@@ -91,7 +91,7 @@ def ledger(tmp_path_factory):
     # the nightly reconciliation: springfield's day corrected, 5 of its records deleted in the SIS; shelbyville's
     # day never delivered before (a missed day)
     progress.plan(made, "clever_attendance_daily", "scheduled__yesterday", dict.fromkeys(
-        ("springfield", "shelbyville"), f"{days[0]}_{days[0]}"), set(), reconciled=True)
+        ("springfield", "shelbyville"), f"{days[0]}_{days[0]}"), {}, reconciled=True)
     for slug in ("springfield", "shelbyville"):
         progress.done(made, "clever_attendance_daily", "scheduled__yesterday", slug)
     yesterday = RunEntry("clever_attendance_daily", "scheduled__yesterday", "scheduled", reconciled=True)

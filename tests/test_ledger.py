@@ -159,12 +159,16 @@ def test_the_deadline_alert_knows_which_districts_of_a_running_run_are_done(engi
     schema.migrate(engine)
     with engine.connect() as db:
         assert progress.unfinished(db, "clever_attendance", "r1") is None, "before the check: not known"
-    progress.plan(engine, "clever_attendance", "r1", {s: "2026-11-20_2026-11-20" for s in "abcd"}, {"b"})
+    progress.plan(engine, "clever_attendance", "r1", {s: "2026-11-20_2026-11-20" for s in "abcde"},
+                  {"b": progress.NOTHING_NEW, "e": progress.ELSEWHERE})
     progress.done(engine, "clever_attendance", "r1", "c")
     progress.done(engine, "clever_attendance", "r1", "d", progress.NOTHING_NEW)  # the extract found it so
     with engine.connect() as db:
         assert progress.unfinished(db, "clever_attendance", "r1") == ["a"]
         assert progress.unfinished(db, "clever_attendance", "r2") is None
+        assert progress.in_flight(db, "clever_attendance", "r2") == {"a": ("clever_attendance", "r1")}, (
+            "what another run still syncs")
+        assert progress.in_flight(db, "clever_attendance", "r1") == {}, "not the run's own"
 
 
 def test_a_ledger_newer_than_the_code_is_refused(tmp_path):

@@ -179,6 +179,48 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
     assert [row for row in held if row[2] == "11/16/2026"] == truth.rows
 
 
+def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_others(cluster, districts):
+    """One district's step slow or retrying holds its run open: the next poll starts on time, leaves that district
+    to the run that has it, and delivers the others."""
+    sandbox, airflow, settings = cluster
+    day, when = date(2026, 10, 29), {"start_date": "2026-10-29", "end_date": "2026-10-29", "force": True}
+    airflow.cli("dags", "unpause", "clever_attendance")  # and the scheduler makes its latest run, if not yet made
+    wait_for("the latest scheduled poll to end", lambda: (lambda runs: runs and all(
+        state in ("success", "failed") for state in runs.values()))(airflow.run_states("clever_attendance")), 300)
+    set_faults(sandbox, "upload", import_seconds=90)  # springfield's import takes a minute and a half
+    try:
+        airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "held_up",
+                    "--conf", json.dumps({**when, "districts": ["springfield"]}))
+
+        def upload(run_id: str, slug: str) -> str | None:
+            found = airflow.query("select state from task_instance where run_id = ? and task_id = ? and "
+                                  "rendered_map_index = ?", run_id, "district.upload", slug)
+            return found[0][0] if found else None
+
+        wait_for("springfield's upload to wait on Safety Shield", lambda: upload("held_up", "springfield") ==
+                 "deferred", 240, every=0.5)
+    finally:
+        set_faults(sandbox, "upload")
+    airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "on_time", "--conf", json.dumps(when))
+    wait_for("the next poll", lambda: airflow.run_states("clever_attendance").get("on_time") in ("success", "failed"),
+             240, every=1)
+    try:
+        assert airflow.run_states("clever_attendance")["on_time"] == "success"
+        assert airflow.run_states("clever_attendance")["held_up"] == "running", "the next poll did not wait for it"
+        assert report_status(airflow, "on_time") == {"shelbyville": "uploaded",
+                                                     "springfield": "skipped: in another run"}
+        shelbyville = settings.district("shelbyville")
+        held = imported_rows(sandbox["db"], shelbyville.safety_shield_district_id)
+        assert [row for row in held if row[2] == "10/29/2026"] == configured_truth(
+            districts["shelbyville"], shelbyville, day, day, NOW).rows
+    finally:
+        wait_for("the held-up run", lambda: airflow.run_states("clever_attendance")["held_up"] in (
+            "success", "failed"), 300, every=2)
+        airflow.cli("dags", "pause", "clever_attendance")
+    assert airflow.run_states("clever_attendance")["held_up"] == "success"
+    assert upload("held_up", "springfield") == "success"
+
+
 def test_a_district_whose_clever_sync_moves_is_synced_alone_by_the_watchers_event(cluster, districts):
     sandbox, airflow, settings = cluster
     springfield, shelbyville = settings.district("springfield"), settings.district("shelbyville")

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from clever_attendance.ledger.tables import run_districts
 
-TO_SYNC, NOTHING_NEW, DELIVERED = "to sync", "nothing new", "delivered"
+TO_SYNC, NOTHING_NEW, DELIVERED, ELSEWHERE = "to sync", "nothing new", "delivered", "in another run"
+IN_FLIGHT_HOURS = 24  # a district still "to sync" in a run recorded longer ago than this is not looked into
 
 
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plan(engine: sa.Engine, dag_id: str, run_id: str, windows: dict[str, str], nothing_new: set[str],
+def plan(engine: sa.Engine, dag_id: str, run_id: str, windows: dict[str, str], skipped: dict[str, str],
          reconciled: bool = False) -> None:
-    """The districts the run's check chose, with their windows (a cleared check chooses again)."""
+    """The districts the run's check chose, with their windows, and the state of those it leaves out (nothing new,
+    in another run); a cleared check chooses again."""
     rows = [{"dag_id": dag_id, "run_id": run_id, "district": slug, "window": window, "recorded_at": _stamp(),
-             "state": NOTHING_NEW if slug in nothing_new else TO_SYNC, "reconciled": int(reconciled)}
-            for slug, window in windows.items()]
+             "state": skipped.get(slug, TO_SYNC), "reconciled": int(reconciled)} for slug, window in windows.items()]
     with engine.begin() as db:
         where = sa.and_(run_districts.c.dag_id == dag_id, run_districts.c.run_id == run_id)
         db.execute(run_districts.delete().where(where))
@@ -34,6 +35,17 @@ def done(engine: sa.Engine, dag_id: str, run_id: str, slug: str, state: str = DE
     with engine.begin() as db:
         db.execute(run_districts.update().where(c.dag_id == dag_id, c.run_id == run_id, c.district == slug)
                    .values(state=state, recorded_at=_stamp()))
+
+
+def in_flight(db: sa.Connection, dag_id: str, run_id: str) -> dict[str, tuple[str, str]]:
+    """Districts still to sync in another run recorded in the last IN_FLIGHT_HOURS: slug → (dag_id, run_id) of the
+    newest such run (whether it still runs, Airflow says)."""
+    c = run_districts.c
+    since = (datetime.now(UTC) - timedelta(hours=IN_FLIGHT_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found = db.execute(sa.select(c.district, c.dag_id, c.run_id).where(
+        c.state == TO_SYNC, c.recorded_at >= since, sa.not_(sa.and_(c.dag_id == dag_id, c.run_id == run_id)))
+        .order_by(c.recorded_at))
+    return {slug: (dag, run) for slug, dag, run in found}
 
 
 def unfinished(db: sa.Connection, dag_id: str, run_id: str) -> list[str] | None:

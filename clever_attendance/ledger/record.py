@@ -25,7 +25,6 @@ from clever_attendance.pipeline.guard import HELD, date_status
 from clever_attendance.pipeline.window import Window
 from clever_attendance.settings import CLEVER_RETENTION_DAYS
 
-SKIPPED = "skipped: nothing new"
 DELIVERED = ("uploaded", "uploaded without suspicious schools", "no attendance")  # Safety Shield holds this run's
 
 
@@ -125,7 +124,7 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
         settle(db, recorded)
         cutoff = (now - timedelta(days=retention_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         db.execute(rejects.delete().where(rejects.c.recorded_at < cutoff))
-        db.execute(deliveries.delete().where(deliveries.c.status == SKIPPED, deliveries.c.recorded_at < cutoff))
+        db.execute(deliveries.delete().where(deliveries.c.status.like("skipped%"), deliveries.c.recorded_at < cutoff))
         db.execute(run_districts.delete().where(run_districts.c.recorded_at < cutoff))
         kept_from = str(now.date() - timedelta(days=CLEVER_RETENTION_DAYS + 7))  # Clever no longer holds older dates
         db.execute(delivered_keys.delete().where(delivered_keys.c.attendance_date < kept_from))
@@ -160,8 +159,8 @@ def count_gone(db: sa.Connection, recorded: list[dict], read: dict[str, dict[str
 
 def standing(old: dict | None, row: dict) -> dict | None:
     """Where a district's date stands after a recorded row: None when the row changes nothing of it."""
-    if row["status"] == "dry run" or (row["status"] == SKIPPED and old):
-        return None  # a skip changes nothing but the newest sync, which is the delivered one
+    if row["status"] == "dry run" or (row["status"].startswith("skipped") and old):
+        return None  # a skip changes nothing (nothing new, or another run syncs the district)
     new = dict(old or {}, district=row["district"], attendance_date=row["attendance_date"])
     seen = [s for s in ((old or {}).get("last_attendance_sync"), row.get("last_attendance_sync")) if s]
     new["last_attendance_sync"] = max(seen) if seen else None

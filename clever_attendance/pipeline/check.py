@@ -99,6 +99,11 @@ def check(context) -> list[dict]:
     skipped: dict[str, dict] = {}
     with ledger_errors(f"reading what run {run_id} has nothing new for"), LedgerHook().get_conn().connect() as db:
         known = {} if params.get("force") or params.get("dry_run") else read_at(db, windows)  # a dry run previews
+        elsewhere = {} if params.get("dry_run") else progress.in_flight(db, dag_id, run_id)
+    for slug, (other_dag, other_run) in _running(context["ti"], elsewhere, set(windows)).items():
+        log.warning("Clever district %s: still being synced by run %s of %s: left to it", slug, other_run, other_dag)
+        skipped[slug] = {"reason": progress.ELSEWHERE, "window": str(windows[slug]), "run": other_run}
+        known.pop(slug, None)
     for slug, sync in _syncs(settings, list(known)).items():
         if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
             log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
@@ -106,11 +111,19 @@ def check(context) -> list[dict]:
             skipped[slug] = {"reason": "nothing new", "window": str(windows[slug]), "sync": sync}
     context["ti"].xcom_push(key="skipped", value=skipped)
     with ledger_errors(f"recording the districts of run {run_id}"):
-        progress.plan(LedgerHook().get_conn(), dag_id, run_id, {s: str(w) for s, w in windows.items()}, set(skipped),
-                      reconciles(context))
+        progress.plan(LedgerHook().get_conn(), dag_id, run_id, {s: str(w) for s, w in windows.items()},
+                      {slug: why["reason"] for slug, why in skipped.items()}, reconciles(context))
     targets = [{"slug": slug, "window": str(span)} for slug, span in windows.items() if slug not in skipped]
-    log.info("%d district(s) to sync, %d with nothing new", len(targets), len(skipped))
+    log.info("%d district(s) to sync, %d left out (nothing new, or in another run)", len(targets), len(skipped))
     return targets
+
+
+def _running(ti, elsewhere: dict[str, tuple[str, str]], wanted: set[str]) -> dict[str, tuple[str, str]]:
+    """Of the wanted districts still to sync in another run, those whose run Airflow says is still going."""
+    states: dict[tuple[str, str], str] = {}
+    for run in {run for slug, run in elsewhere.items() if slug in wanted}:
+        states[run] = ti.get_dagrun_state(*run)
+    return {slug: run for slug, run in elsewhere.items() if slug in wanted and states[run] in ("queued", "running")}
 
 
 def _syncs(settings: config.Settings, slugs: list[str]) -> dict[str, str | None | CleverError]:

@@ -40,6 +40,7 @@ from clever_attendance.settings import (
     POLL,
     POOL,
     REVIEW,
+    RUNS_AT_ONCE,
     TIMEOUTS,
     WATCH_ASSET,
     WATCH_ASSET_URI,
@@ -267,13 +268,13 @@ def build(settings: Settings) -> list[DAG]:
     """The polling DAG, the daily (backfillable) DAG, when districts are watched the event-driven DAG, and the
     guard's review DAG."""
     schedules = {
-        POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, 1,
+        POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, RUNS_AT_ONCE,
                settings.poll_deadline_minutes),
         DAILY: (CronDataIntervalTimetable(settings.daily_schedule, timezone=settings.timezone), DAILY_DOC, 4,
                 settings.daily_deadline_minutes),
     }
     if settings.watched():
-        schedules[EVENTS] = ([_watched_asset(settings)], EVENTS_DOC, 1, settings.poll_deadline_minutes)
+        schedules[EVENTS] = ([_watched_asset(settings)], EVENTS_DOC, RUNS_AT_ONCE, settings.poll_deadline_minutes)
     notice = FailureNotice(settings.alert_from)
     dags = []
     for dag_id, (schedule, doc, max_runs, deadline) in schedules.items():
