@@ -184,9 +184,7 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
     to the run that has it, and delivers the others."""
     sandbox, airflow, settings = cluster
     day, when = date(2026, 10, 29), {"start_date": "2026-10-29", "end_date": "2026-10-29", "force": True}
-    airflow.cli("dags", "unpause", "clever_attendance")  # and the scheduler makes its latest run, if not yet made
-    wait_for("the latest scheduled poll to end", lambda: (lambda runs: runs and all(
-        state in ("success", "failed") for state in runs.values()))(airflow.run_states("clever_attendance")), 300)
+    unpause_polls(airflow)
     set_faults(sandbox, "upload", import_seconds=90)  # springfield's import takes a minute and a half
     try:
         airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "held_up",
@@ -389,13 +387,15 @@ def test_a_review_run_started_by_hand_acts_on_nothing(cluster, smtp):
 
 def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(cluster, districts):
     import sqlalchemy as sa
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from clever_attendance.hooks.ledger import engine
     from clever_attendance.ledger import read, tables
-    from clever_attendance.sandbox.browser import artifacts, chromium, framed_table, sign_in
+    from clever_attendance.sandbox.browser import artifacts, chromium, follow_framed_link, framed_table, sign_in
 
     sandbox, airflow, settings = cluster
-    airflow.cli("dags", "unpause", "clever_attendance")
+    unpause_polls(airflow)
     try:
         airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "board_run", "--conf",
                     json.dumps({"start_date": "2026-11-19", "end_date": "2026-11-20", "force": True}))
@@ -429,11 +429,16 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
                 for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "grid")}
         tab = framed_table(browser, f"{base}/dags/clever_attendance/runs/board_run/plugin/attendance", "outcome")
         browser.save_screenshot(str(artifacts() / "attendance-run-tab.png"))
+        landed = follow_framed_link(browser, base + "/plugin/clever-attendance", "board_run",
+                                    "/dags/clever_attendance/runs/board_run")
+        assert landed == f"{base}/dags/clever_attendance/runs/board_run", "the board's run link opens the run"
+        WebDriverWait(browser, 30).until(lambda d: "board_run" in d.find_element(By.TAG_NAME, "body").text,
+                                         "the run's page did not show the run")
     assert sorted(lines) == ["shelbyville", "springfield"]
     for slug in lines:
         friday = stands[(slug, "2026-11-20")]
         assert lines[slug][1] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
-        assert lines[slug][8] == "board_run", "the last run"
+        assert lines[slug][12] == "board_run", "the last run"
         for day in ("2026-11-19", "2026-11-20"):
             row = stands[(slug, day)]
             assert (f"{slug} {day}: uploaded · {row['delivered']} rows delivered · {row['rejected']} rejected "
@@ -452,6 +457,14 @@ def poll(airflow, run_id: str, start: str, end: str, districts: list[str] | None
              300, every=2)
     assert airflow.run_states("clever_attendance")[run_id] == "success", airflow.query(
         "select task_id, rendered_map_index, state from task_instance where run_id = ?", run_id)
+
+
+def unpause_polls(airflow) -> None:
+    """Unpause the polling DAG, and wait for the latest scheduled run it makes then (if not made before) to end: a
+    manual run meanwhile would leave it the districts it syncs."""
+    airflow.cli("dags", "unpause", "clever_attendance")
+    wait_for("the latest scheduled poll to end", lambda: (lambda runs: runs and all(
+        state in ("success", "failed") for state in runs.values()))(airflow.run_states("clever_attendance")), 300)
 
 
 def review_runs(airflow) -> dict[str, str]:

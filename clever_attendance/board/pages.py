@@ -103,10 +103,14 @@ def spark_title(dates: list[str], shares: list[float | None]) -> str:
     return "\n".join(f"{day} {percent(value) or '—'}" for day, value in zip(dates, shares, strict=True))
 
 
-def freshness(line: DistrictLine) -> str:
+def freshness(line: DistrictLine, timezone: str, now: datetime) -> str:
+    """Minutes behind Clever, or caught up; said with whether Clever has synced the district today at all."""
     if line.freshness_min is None:
         return "—"
-    return "caught up" if line.freshness_min == 0 else f"{line.freshness_min:,.0f} min"
+    if line.freshness_min:
+        return f"{line.freshness_min:,.0f} min"
+    synced = datetime.fromisoformat(line.last_sync.replace("Z", "+00:00")).astimezone(zone(timezone)).date()
+    return "caught up" if synced == now.astimezone(zone(timezone)).date() else "caught up, no Clever sync today"
 
 
 @cache
@@ -127,7 +131,7 @@ def board(links: Links, settings: Settings, now: datetime, lines: list[DistrictL
     """The page: what waits for a person, one row per district, then the grid of recent school days."""
     zones = {d.slug: d.timezone for d in settings.districts}
     return _render("board.html", links=links, lines=lines, dates=dates, cells=cells, zones=zones, waiting=waiting,
-                   broken=settings.broken, source=settings.source,
+                   broken=settings.broken, source=settings.source, now=now,
                    as_of=now.astimezone(zone(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 

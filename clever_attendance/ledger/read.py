@@ -32,7 +32,7 @@ class DistrictLine:
     freshness_min: float | None  # minutes since a Clever sync not yet in Safety Shield; 0 caught up; None unknown
     today: dict | None  # the district's today (its time zone) as it stands
     shares: list[float | None]  # reject share per school day of the grid, oldest first
-    last_run: tuple[str, str] | None  # (dag_id, run_id) of the latest recorded attempt
+    last_run: tuple[str, str] | None  # (dag_id, run_id) of the latest attempt at the district's newest date
     mirror: Mirror  # how Safety Shield keeps up with Clever's corrections and deletions
 
 
@@ -85,10 +85,10 @@ def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[s
     latest = sa.select(
         c.district, sa.func.max(sa.case((c.delivered > 0, c.attendance_date))).label("delivered_date"),
         sa.func.max(c.last_attendance_sync).label("seen"), sa.func.max(c.delivered_sync).label("delivered"),
-        sa.func.max(c.recorded_at).label("at")).group_by(c.district).subquery()
+        sa.func.max(c.attendance_date).label("newest")).group_by(c.district).subquery()
     found = db.execute(sa.select(latest, c.dag_id, c.run_id).join(
-        district_days, sa.and_(c.district == latest.c.district, c.recorded_at == latest.c.at)))
-    known = {r.district: r for r in found}  # one row per district (a tie of recorded_at: either run)
+        district_days, sa.and_(c.district == latest.c.district, c.attendance_date == latest.c.newest)))
+    known = {r.district: r for r in found}
     todays = {d.slug: str(now.astimezone(ZoneInfo(d.timezone)).date()) for d in settings.districts}
     cells = {**grid(db, sorted(set(todays.values()) - set(dates))), **cells}
     mirrored = mirrors(db, now)
