@@ -77,6 +77,15 @@ def test_the_api_server_shows_both_connection_types_and_their_test_buttons_work(
     assert test("safety_shield", sandbox["upload_url"], "a-wrong-key") == {
         "status": False, "message": f"Safety Shield refused the API key (HTTP 401) at {sandbox['upload_url']}"}
 
+    # as the Connections form does: saved without a port, then tested with its masked secret and `port: 0`
+    saved = {"connection_id": "clever_form", "conn_type": "clever", "host": sandbox["clever_url"],
+             "password": sandbox["clever_client_secret"], **clever}
+    assert requests.post(f"{base}/api/v2/connections", json=saved, headers=headers, timeout=60).status_code == 201
+    form = {**saved, "password": "***", "port": 0}  # the secret unchanged: masked
+    assert test(**form)["message"].startswith("Clever accepted the app's client id and secret")
+    typed = test(**{**form, "password": "a-wrong-secret"})
+    assert typed["message"].startswith("Clever refused the app's client id and secret (HTTP 401)"), typed
+
 
 def test_a_backfill_of_three_school_days_delivers_exactly_their_ground_truth(cluster, districts):
     sandbox, airflow, settings = cluster
