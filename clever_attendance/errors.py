@@ -93,6 +93,10 @@ class GuardError(Exception):
     """The data guard held dates but cannot ask a person about them (its review DAG paused, say)."""
 
 
+class PipelineRejectsError(Exception):
+    """The pipeline rejected more of a district's records than its max_pipeline_reject_share: nothing uploaded."""
+
+
 class PipelineBug(Exception):  # noqa: N818 - named for what it is: not a fault of Clever, Safety Shield or input
     """An invariant of our own code broke (counts that do not balance, the CSV failing its own schema)."""
 

@@ -33,6 +33,7 @@ from clever_attendance.errors import (
     GuardError,
     LedgerUnavailableError,
     PipelineBug,
+    PipelineRejectsError,
     RunInputError,
     SafetyShieldRefusedError,
     SafetyShieldRowsRejectedError,
@@ -59,7 +60,7 @@ NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exception
 MAX_429_WAITS = 30
 """A Clever rate-limit storm longer than this many waits is an outage, not a limit: CleverUnavailableError."""
 
-# spec/clever-api.md: 429 waits for the reset; 500-504 back off; 401 looks the token up again once;
+# Clever's documented API: 429 waits for the reset; 500-504 back off; 401 looks the token up again once;
 # 413 (page too large) lowers `limit`; 400, 403, 404, 501 and anything else raise.
 _CLEVER = {429: InHook.WAIT, 401: InHook.REFRESH_TOKEN, 413: InHook.SMALLER_PAGE,
            **dict.fromkeys((500, 502, 503, 504), InHook.BACKOFF)}
@@ -73,7 +74,7 @@ def clever_answer(status: int) -> InHook:
 def safety_shield_answer(status: int) -> InHook:
     """What SafetyShieldHook does with an answer of this status: 429 and every 5xx are retried (after
     Retry-After when the answer gives one, else with backoff); 413 states the limits to split under
-    (spec/safety-shield-upload.md: the uploader splits so that it never stops a delivery); other 4xx raise
+    (Safety Shield's documented API: the uploader splits so that it never stops a delivery); other 4xx raise
     SafetyShieldRefusedError."""
     if status == 429 or status >= 500:
         return InHook.WAIT
@@ -118,13 +119,18 @@ RULES: tuple[Rule, ...] = (
          "page and whether another app spends the district's rate limit; then clear the district's task group."),
     Rule(CleverContractError, Decision.FAIL, "Clever contract changed",
          "Clever answered outside its documented contract (the attendance API is a preview). Compare the error "
-         "with spec/clever-api.md and adapt CleverHook; a configured school missing from Clever lands here too."),
+         "with Clever's attendance API documentation and adapt CleverHook; a configured school missing from "
+         "Clever lands here too."),
     Rule(SafetyShieldRefusedError, Decision.FAIL, "Safety Shield refused the file",
          "Check the Safety Shield connection (API key, base URL) and the district's Safety Shield id; a failed "
          "import names its file-level fault. Then clear the district's upload task."),
     Rule(SafetyShieldRowsRejectedError, Decision.FAIL, "Safety Shield rejected rows over the threshold",
          "The good rows were imported. Read the columns at fault in the error and rejects.csv in staging, fix "
          "the district's configuration (code map, student number field), then clear the district's task group."),
+    Rule(PipelineRejectsError, Decision.FAIL, "the pipeline rejected records over the threshold",
+         "Nothing of the district's window was uploaded. Read the reasons in the error and the district's "
+         "rejects.csv in staging (a failed run's files stay staging_retention_days), fix the cause (roster, "
+         "student_number_field, code map) or raise max_pipeline_reject_share, then clear the district's task group."),
     Rule(SafetyShieldUnavailableError, Decision.RETRY, "Safety Shield unavailable",
          "The upload is idempotent: clear the district's upload task once Safety Shield answers again."),
     Rule(RunInputError, Decision.FAIL, "the run's input",

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 
 import pytest
+import requests
 
 from clever_attendance.alerts import latency_pages
 from clever_attendance.errors import CleverAuthError, CleverUnavailableError, SafetyShieldRowsRejectedError
+from clever_attendance.pipeline import config
 from clever_attendance.retry_policy import classify
-from clever_attendance.sandbox.testing import ROOT, load_dag
+from clever_attendance.sandbox.testing import ROOT, load_dag, report_rows
+from clever_attendance.sandbox.truth import configured_truth
 
 
 def test_categories_follow_the_cause():
@@ -84,6 +88,34 @@ def test_a_broken_district_is_sent_as_a_notice_by_the_daily_run_and_the_others_d
            "'America/Springfield'" in body
     assert "No attendance of these districts reaches Safety Shield until each field named is fixed" in body
     assert smtp.messages[0]["To"] == "attendance-team@district.test"
+
+
+@pytest.mark.timeout(300)
+def test_rejects_over_the_pipelines_own_threshold_fail_the_district_before_its_upload_with_a_notice(
+        sandbox, districts, pipeline_env, districts_file, smtp, monkeypatch):
+    chicago = "    timezone: America/Chicago\n"
+    districts_file.write_text(districts_file.read_text().replace(
+        chicago, chicago + "    max_pipeline_reject_share: 0.001\n").replace(
+        "alert_emails: []", "alert_emails: [attendance-team@district.test]"))
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", smtp.connection)
+    smtp.messages.clear()
+    posted = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
+    dag_run = load_dag("clever_attendance_daily").test(logical_date=datetime(2026, 11, 18, 7, tzinfo=UTC))
+    assert dag_run.state == "failed"
+    rows = report_rows(dag_run)
+    assert (rows["shelbyville"]["status"], rows["springfield"]["status"]) == ("failed at transform", "uploaded")
+    ((subject, body),) = smtp.texts()
+    assert subject == "[Clever attendance] shelbyville: transform failed: the pipeline rejected records over the " \
+                      "threshold"
+    shelbyville, day = config.load().district("shelbyville"), date(2026, 11, 18)
+    truth = configured_truth(districts["shelbyville"], shelbyville, day, day, datetime.fromisoformat(sandbox["now"]))
+    reasons = Counter(r["reason"] for r in truth.rejects)
+    assert f"Error: Clever district shelbyville: the pipeline rejected {len(truth.rejects)} of {truth.read} records " \
+           f"({len(truth.rejects) / truth.read:.1%}, more than max_pipeline_reject_share 0.1%): " \
+           f"{', '.join(f'{r} {n}' for r, n in sorted(reasons.items()))}; nothing was uploaded" in body
+    after = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
+    assert [u for u in after if u["districtId"] == shelbyville.safety_shield_district_id] == [
+        u for u in posted if u["districtId"] == shelbyville.safety_shield_district_id], "nothing of it posted"
 
 
 @pytest.mark.parametrize("dag_id, run_type, pages", [

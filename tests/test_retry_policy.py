@@ -49,8 +49,8 @@ def test_transient_failures_are_retried_and_the_rest_fail_at_once():
                        "AirflowTaskTimeout", "TaskDeferralTimeout", "OSError"}
     assert {e.__name__ for e in RAISED} - retried == {
         "CleverAuthError", "CleverContractError", "SafetyShieldRefusedError", "SafetyShieldFileTooLargeError",
-        "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug", "HITLTimeoutError",
-        "GuardError"}
+        "SafetyShieldRowsRejectedError", "RunInputError", "ConfigError", "PipelineBug", "PipelineRejectsError",
+        "HITLTimeoutError", "GuardError"}
 
 
 def test_an_unforeseen_exception_is_our_bug_and_fails_at_once():

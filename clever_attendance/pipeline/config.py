@@ -97,7 +97,8 @@ class District:
     reconcile_days: int = CLEVER_RETENTION_DAYS  # the nightly reconciliation compares this many days with Safety Shield
     student_number_field: str = "student_number"
     schools: tuple[str, ...] | None = None  # None: every school Clever shares
-    max_reject_share: float = 0.01
+    max_reject_share: float = 0.01  # of the rows posted, what Safety Shield may reject (checked after the upload)
+    max_pipeline_reject_share: float = 0.1  # of the records read, what the pipeline may reject (checked before it)
     latency_sla_minutes: float = 30.0
     code_map: tuple[CodeRule, ...] = ()  # the district's own rules, then the defaults'
     alert_emails: tuple[str, ...] = ()
@@ -172,8 +173,8 @@ class Settings:
 
 DISTRICT_KEYS = {"slug", "name", "clever_district_id", "safety_shield_district_id", "clever_conn_id",
                  "safety_shield_conn_id", "timezone", "lookback_days", "reconcile_days", "student_number_field",
-                 "schools", "max_reject_share", "latency_sla_minutes", "code_map", "alert_emails", "watch", "guard",
-                 "reviewers"}
+                 "schools", "max_reject_share", "max_pipeline_reject_share", "latency_sla_minutes", "code_map",
+                 "alert_emails", "watch", "guard", "reviewers"}
 SETTING_KEYS = {"poll_schedule", "daily_schedule", "poll_deadline_minutes", "daily_deadline_minutes",
                 "chunk_days", "keep_staging", "task_retries", "retry_delay_seconds", "alert_from",
                 "deadline_alerts", "watch_interval_seconds", "rejects_retention_days", "staging_retention_days",
@@ -385,6 +386,7 @@ def _inherited(check: _Checker) -> dict[str, Any]:
         "student_number_field": check.choice("student_number_field", "student_number", NUMBER_FIELDS),
         "schools": check.schools("all"),
         "max_reject_share": float(check.number("max_reject_share", 0.01, 0, 1)),
+        "max_pipeline_reject_share": float(check.number("max_pipeline_reject_share", 0.1, 0, 1)),
         "latency_sla_minutes": float(check.number("latency_sla_minutes", 30, 1, 24 * 60)),
         "alert_emails": check.texts("alert_emails", "e-mail addresses", EMAIL, 254, "an e-mail address"),
         "watch": check.flag("watch", True),

@@ -60,6 +60,7 @@ def transform(context, slug: str, window: str, manifest: dict) -> dict:
 
     _, district = _district(slug)
     staged = reshape(district, manifest)
+    too_many_rejects(district, staged["counts"])
     span = Window.parse(window)
     posting = _mirror(slug, span, staged["counts"].get("days", {}))
     found = guard(district, span, staged, context["dag"].dag_id, context["run_id"],
@@ -75,6 +76,19 @@ def transform(context, slug: str, window: str, manifest: dict) -> dict:
         log.warning("Clever district %s: a person is asked to decide in run %s of %s%s", slug,
                     found["review"]["run_id"], REVIEW, "" if started else " (asked before)")
     return {**staged, "upload_path": found.pop("upload_path"), "guard": found, "mirror": posting}
+
+
+def too_many_rejects(district: config.District, counts: dict) -> None:
+    """Fail before the upload when the pipeline rejected more of the records than the district allows."""
+    from clever_attendance.errors import PipelineRejectsError
+
+    read, rejected = counts.get("read", 0), counts.get("rejected", 0)
+    if read and rejected / read > district.max_pipeline_reject_share:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.get("rejected_by_reason", {}).items()))
+        raise PipelineRejectsError(
+            f"Clever district {district.slug}: the pipeline rejected {rejected} of {read} records "
+            f"({rejected / read:.1%}, more than max_pipeline_reject_share {district.max_pipeline_reject_share:.1%}): "
+            f"{reasons}; nothing was uploaded")
 
 
 def _mirror(slug: str, window: Window, days: dict[str, dict]) -> dict[str, str]:
