@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from clever_attendance.demo.__main__ import check, last_school_day
 from clever_attendance.pipeline import config
 from clever_attendance.sandbox.cluster import running_cluster
-from clever_attendance.sandbox.local_airflow import wait_for
+from clever_attendance.sandbox.local_airflow import interrupt_on_sigterm, wait_for
 from clever_attendance.sandbox.process import running_sandbox
 from clever_attendance.sandbox.wiring import ROOT, airflow_env
 
@@ -26,6 +26,7 @@ RUN = "cluster_demo"
 
 
 def main() -> int:
+    interrupt_on_sigterm()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True, mode=0o700)
     settings = config.load()

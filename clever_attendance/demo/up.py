@@ -7,18 +7,19 @@ triggered, so that the Attendance board (Browse → Clever attendance) has somet
 
 from __future__ import annotations
 
+import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
 from datetime import datetime
 from datetime import time as clock
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from clever_attendance.demo.__main__ import last_school_day
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.local_airflow import LocalAirflow
+from clever_attendance.sandbox.local_airflow import LocalAirflow, interrupt_on_sigterm, serving_env, stop
 from clever_attendance.sandbox.process import running_sandbox
 from clever_attendance.sandbox.wiring import AIRFLOW, ROOT, airflow, airflow_env, prepare
 from clever_attendance.settings import DAILY
@@ -28,10 +29,10 @@ PASSWORD_WAIT = 180
 DAYS = 5  # school days synced at start, besides the one the daily DAG's schedule runs when unpaused
 
 
-def sync_recent_days(env: dict[str, str]) -> list[str]:
+def sync_recent_days(env: dict[str, str], work: Path) -> list[str]:
     """Trigger the daily DAG for the school days before the last one, then unpause it (its schedule runs the
     last); the attendance dates."""
-    LocalAirflow(env, WORK / "standalone.log").wait_for_dag(DAILY)  # parsed by the dag-processor
+    LocalAirflow(env, work / "standalone.log").wait_for_dag(DAILY)  # parsed by the dag-processor
     settings = config.load()
     tz = ZoneInfo(settings.timezone)
     days, day = [], last_school_day(datetime.now(tz).date())
@@ -44,39 +45,47 @@ def sync_recent_days(env: dict[str, str]) -> list[str]:
     return [str(d) for d in sorted(days)]
 
 
-def main() -> int:
-    WORK.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with running_sandbox("--clever-port", "8081", "--upload-port", "8082", workdir=str(WORK)) as sandbox:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make up", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8080, help="the Airflow UI's")
+    parser.add_argument("--clever-port", default="8081")
+    parser.add_argument("--upload-port", default="8082")
+    parser.add_argument("--work", type=Path, default=WORK, help="its files: Airflow's home, staging, logs")
+    args = parser.parse_args(argv)
+    interrupt_on_sigterm()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with running_sandbox("--clever-port", args.clever_port, "--upload-port", args.upload_port,
+                         workdir=str(work)) as sandbox:
         # the Connections form's Test button: one real call to the sandbox's Clever or Safety Shield
-        env = {**airflow_env(WORK / "airflow_home", sandbox, WORK / "staging"),
+        env = {**serving_env(airflow_env(work / "airflow_home", sandbox, work / "staging"), args.port),
                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
         prepare(env)
-        standalone = subprocess.Popen([AIRFLOW, "standalone"], env=env,
-                                      stdout=open(WORK / "standalone.log", "wb"), stderr=subprocess.STDOUT)
+        # a session of its own: Ctrl-C reaches this process alone, which then stops the whole of it
+        standalone = subprocess.Popen([AIRFLOW, "standalone"], env=env, start_new_session=True,
+                                      stdout=open(work / "standalone.log", "wb"), stderr=subprocess.STDOUT)
         try:
-            secret = WORK / "airflow_home" / "simple_auth_manager_passwords.json.generated"
+            secret = work / "airflow_home" / "simple_auth_manager_passwords.json.generated"
             deadline = time.monotonic() + PASSWORD_WAIT
             while not secret.exists():
                 if standalone.poll() is not None or time.monotonic() > deadline:
-                    print(f"airflow standalone did not come up; see {WORK}/standalone.log", file=sys.stderr)
+                    print(f"airflow standalone did not come up; see {work}/standalone.log", file=sys.stderr)
                     return 1
                 time.sleep(1)
+            ui = env["AIRFLOW__API__BASE_URL"]
             print(f"Sandbox: Clever {sandbox['clever_url']}, Safety Shield {sandbox['upload_url']}")
             password = json.loads(secret.read_text())["admin"]
-            print(f"Airflow UI: http://localhost:8080  user: admin  password: {password}")
-            days = sync_recent_days(env)
-            print(f"Attendance board: http://localhost:8080/plugin/clever-attendance (Browse → Clever attendance); "
+            print(f"Airflow UI: {ui}  user: admin  password: {password}", flush=True)
+            days = sync_recent_days(env, work)
+            print(f"Attendance board: {ui}/plugin/clever-attendance (Browse → Clever attendance); "
                   f"{DAILY} is syncing {days[0]} to {days[-1]} and the last school day")
-            print(f"Logs: {WORK}/standalone.log. Ctrl-C stops everything.")
+            print(f"Logs: {work}/standalone.log. Ctrl-C stops everything.", flush=True)
             standalone.wait()
         except KeyboardInterrupt:
             pass
         finally:
-            standalone.send_signal(signal.SIGINT)
-            try:
-                standalone.wait(30)
-            except subprocess.TimeoutExpired:
-                standalone.kill()
+            print("stopping Airflow and the sandbox ...", flush=True)
+            stop(standalone)
     return 0
 
 

@@ -108,13 +108,14 @@ def running_cluster(env: dict[str, str], workdir: Path, workers: int = 2) -> Ite
         for n in range(1, workers + 1):
             components[f"worker{n}"] = [AIRFLOW, "celery", "worker", "--celery-hostname", f"worker{n}@%h",
                                         "--concurrency", "1", "--without-mingle", "--without-gossip"]
+        started: list[subprocess.Popen] = []
+        stack.callback(lambda: stop(*started))  # all at once, within seconds
         for name, command in components.items():
             folder = workdir / name
             folder.mkdir(parents=True, exist_ok=True)
             log = stack.enter_context(open(workdir / f"{name}.log", "wb"))
-            process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True,
-                                       env={**env, "ATTENDANCE_WORKER_NAME": name if name.startswith("worker") else ""})
-            stack.callback(stop, process)
+            started.append(subprocess.Popen(
+                command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**env, "ATTENDANCE_WORKER_NAME": name if name.startswith("worker") else ""}))
         wait_for(f"the API server on port {port} (logs in {workdir})", lambda: answers(port), 180)
         yield Cluster(env, workdir / "scheduler.log", passwords)

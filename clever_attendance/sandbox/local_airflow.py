@@ -152,15 +152,36 @@ def _died(process: subprocess.Popen, log: Path) -> bool:
     return False
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the whole process group, give it 30 s, then SIGKILL whatever of the group is left."""
+GRACE_SECONDS = 10  # after SIGTERM: Airflow's components, busy or hung, may ignore it
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    """Stop each process's whole group (each started with start_new_session) at once: SIGTERM, GRACE_SECONDS for
+    all of them, then SIGKILL to whatever of the groups is left, so that nothing outlives its starter."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for process in processes:  # the leader may be gone while its children still run
+        _signal_group(process, signal.SIGKILL)
+        process.wait(10)
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, sig)
     except ProcessLookupError:
-        return
-    process.wait(10)
+        pass
+
+
+def interrupt_on_sigterm() -> None:
+    """A SIGTERM (a service manager, `kill`) stops a long-running command as Ctrl-C does: its `finally` blocks
+    stop what it started."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
