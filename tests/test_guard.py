@@ -35,7 +35,7 @@ def test_an_ordinary_day_passes_and_says_how_it_compares():
     assert not found.suspicious
     a = found.findings[0]
     assert (a.usual_students, a.usual_absent_share, a.baseline_days) == (100, 0.055, 10)
-    assert a.line() == ("2026-11-16 school A: ok: 98 records, 98 students, 6% absent (usual: 100 students, "
+    assert a.line() == ("2026-11-16 school A (Clever a): ok: 98 records, 98 students, 6% absent (usual: 100 students, "
                         "6% absent, over 10 school days)")
 
 

@@ -304,7 +304,7 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
             ((s, b) for s, b in smtp.texts() if "held for a person" in s), None), 120)
         assert subject == "[Clever attendance] springfield: 2026-11-13 held for a person"
         assert "Springfield Public Schools (slug springfield, Clever district" in body
-        assert "2026-11-13 school SCH003: absent share jumped" in body and "100% absent" in body, body
+        assert f"2026-11-13 school SCH003 (Clever {first}): absent share jumped" in body and "100% absent" in body, body
         assert f"/dags/clever_attendance_review/runs/{approve_run}/tasks/decide/required_actions" in body
         refused = respond(airflow, approve_run, "Approve", user="clerk", expect=403)
         assert "is not a respondent" in refused, "only the district's reviewers decide"

@@ -136,7 +136,7 @@ def _params(settings: Settings, dag_id: str) -> dict[str, Param]:
                                                 "retention) with what Safety Shield was sent, and post what differs "
                                                 "(corrections, missing dates).")} if dag_id == DAILY else {}
     return {**reconcile,
-        "districts": Param([], type="array", items={"type": "string", "enum": slugs},
+        "districts": Param(None, type=["null", "array"], items={"type": "string", "enum": slugs},
                            title="Districts", description="Only these districts (none: all of them)."),
         "start_date": Param(None, type=["null", "string"], format="date", title="Start date",
                             description="Override the window: first attendance date (with end date)."),
@@ -145,7 +145,8 @@ def _params(settings: Settings, dag_id: str) -> dict[str, Param]:
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Build attendance.csv and rejects.csv from what Clever holds now, even when "
                                      "nothing is new, and upload nothing; the report says where they are. A dry "
-                                     "run sends no alert."),
+                                     "run sends no alert. Leave 'Unpause on trigger' unchecked: an unpaused DAG "
+                                     "also runs on its schedule, for real."),
         "force": Param(False, type="boolean", title="Force",
                        description="Sync even when Clever's last_attendance_sync has not moved."),
     }

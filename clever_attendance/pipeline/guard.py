@@ -42,7 +42,8 @@ class Finding:
             f" (usual: {self.usual_students:g} students, {self.usual_absent_share:.0%} absent, "
             f"over {self.baseline_days} school days)")
         share = "-" if self.absent_share is None else f"{self.absent_share:.0%}"
-        return (f"{self.attendance_date} school {self.school_number or self.school_id}: {self.verdict}: "
+        school = f"{self.school_number} (Clever {self.school_id})" if self.school_number else f"Clever {self.school_id}"
+        return (f"{self.attendance_date} school {school}: {self.verdict}: "
                 f"{self.records} records, {self.students} students, {share} absent{usual}")
 
 
