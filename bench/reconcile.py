@@ -152,10 +152,11 @@ def main() -> None:
         prepare(dict(os.environ))
         from clever_attendance.pipeline import config
 
-        district = config.load(districts).districts[0]
+        settings = config.load(districts)
+        district = settings.districts[0]
         stand_ins = next(p for p in psutil.Process().children() if "clever_attendance.sandbox" in p.cmdline())
-        print(f"{args.preset} district, reconcile_days {args.days}, reconcile_share "
-              f"{config.load(districts).reconcile_share}, sandbox clock {NOW}", flush=True)
+        print(f"{args.preset} district, reconcile_days {args.days}, reconcile_share {settings.reconcile_share}, "
+              f"sandbox clock {NOW}", flush=True)
         alone = timed_poll(district.slug)
         reconcile("first reconciliation (Safety Shield empty)", sandbox, stand_ins, district)
         touch_sync(sandbox, district.clever_district_id)

@@ -335,7 +335,8 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
     assert decided == {("2026-11-13", "approved", "admin", approve_run),
                        ("2026-11-12", "rejected", "admin", reject_run)}
     # the approved day's rows are what Safety Shield holds: read again unchanged, they are neither posted nor held
-    assert stands == {"2026-11-13": ("uploaded", True), "2026-11-12": ("held: rejected by admin", False)}
+    assert stands == {"2026-11-13": ("uploaded: approved by admin", True),
+                      "2026-11-12": ("held: rejected by admin", False)}
     # a held day never becomes a school's usual; shelbyville's ordinary days do
     assert history == {("shelbyville", "2026-11-12"), ("shelbyville", "2026-11-13")}
 

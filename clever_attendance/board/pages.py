@@ -48,7 +48,8 @@ def tone(status: str | None) -> str:
     """The colour class of a status."""
     if not status:
         return "none"
-    for start, name in (("uploaded", "ok"), ("no attendance", "quiet"), ("skipped", "ok"), ("held", "held"),
+    for start, name in (("uploaded: approved", "override"), ("uploaded without", "override"), ("uploaded", "ok"),
+                        ("no attendance", "quiet"), ("skipped", "ok"), ("held", "held"),
                         ("failed", "failed"), ("dry run", "dry")):
         if status.startswith(start):
             return name
@@ -86,7 +87,9 @@ def cell_title(slug: str, day: str, row: dict | None) -> str:
         return f"{slug} {day}: not synced"
     counts = "" if row.get("delivered") is None else (
         f" · {row['delivered']} rows delivered · {row['rejected']} rejected ({percent(share(row))})")
-    return f"{slug} {day}: {row['status']}{counts}"
+    earlier = " · Safety Shield holds an earlier upload of the date" if row["status"].startswith("held") and \
+        row.get("delivered") else ""
+    return f"{slug} {day}: {row['status']}{counts}{earlier}"
 
 
 def grid_cells(slug: str, dates: list[str], cells: dict[tuple[str, str], dict]) -> Markup:

@@ -22,10 +22,10 @@ def digests(db: sa.Connection, slug: str, window: Window) -> dict[str, str]:
 
 
 def _settled() -> sa.ColumnElement[bool]:
-    """A date whose last run read it and left it where it should be: delivered, unchanged, without attendance,
-    or held for a person (not failed, skipped or a dry run)."""
+    """A date whose last run read it and left it where it should be: delivered (`record.delivers`), unchanged,
+    without attendance, or held for a person (not failed, skipped or a dry run)."""
     s = district_days.c.status
-    return sa.or_(s.in_(("uploaded", "uploaded without suspicious schools", "no attendance")), s.like("held%"))
+    return sa.or_(s.like("uploaded%"), s == "no attendance", s.like("held%"))
 
 
 def read_at(db: sa.Connection, windows: dict[str, Window]) -> dict[str, str]:

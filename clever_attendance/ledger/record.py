@@ -25,7 +25,11 @@ from clever_attendance.pipeline.guard import HELD, date_status
 from clever_attendance.pipeline.window import Window
 from clever_attendance.settings import CLEVER_RETENTION_DAYS
 
-DELIVERED = ("uploaded", "uploaded without suspicious schools", "no attendance")  # Safety Shield holds this run's
+
+def delivers(status: str) -> bool:
+    """Does a date of this status hold this run's rows in Safety Shield (or none to hold)? Uploaded, also as a
+    person approved or trimmed it, or without attendance."""
+    return status.startswith("uploaded") or status == "no attendance"
 
 
 @dataclass
@@ -164,10 +168,11 @@ def standing(old: dict | None, row: dict) -> dict | None:
     new = dict(old or {}, district=row["district"], attendance_date=row["attendance_date"])
     seen = [s for s in ((old or {}).get("last_attendance_sync"), row.get("last_attendance_sync")) if s]
     new["last_attendance_sync"] = max(seen) if seen else None
-    # unchanged: Safety Shield holds the date's rows as they are, from the upload the date's delivered_* name
-    new.update(status="uploaded" if row["status"] == mirror.UNCHANGED else row["status"], dag_id=row["dag_id"],
-               run_id=row["run_id"], recorded_at=row["recorded_at"])
-    if row["status"] in DELIVERED:
+    status = row["status"]
+    if status == mirror.UNCHANGED:  # Safety Shield holds the rows as they are, from the upload delivered_* name
+        status = old["status"] if old and delivers(old["status"]) else "uploaded"  # as a person approved them, say
+    new.update(status=status, dag_id=row["dag_id"], run_id=row["run_id"], recorded_at=row["recorded_at"])
+    if delivers(row["status"]):
         new.update({name: row.get(name) for name in (*COUNTS, "rejected_by_reason", "completed_at")},
                    delivered_dag_id=row["dag_id"], delivered_run_id=row["run_id"],
                    delivered_sync=row.get("last_attendance_sync"), delivered_digest=row.get("digest"))

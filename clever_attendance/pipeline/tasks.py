@@ -147,8 +147,8 @@ def record_review(context) -> dict:
     by = who(decision)
     failed = bool(delivered and delivered["rows"] and not upload)
     status = ("failed at upload" if failed else
-              {"approved": "uploaded", "partly approved": "uploaded without suspicious schools"}.get(
-                  verdict, f"held: {verdict}" + (f" by {by}" if by else "")))
+              {"approved": "uploaded: approved", "partly approved": "uploaded without suspicious schools"}.get(
+                  verdict, f"held: {verdict}") + (f" by {by}" if by and verdict != "partly approved" else ""))
     entry = _entry(dag_run)
     for held in review.dates:
         counts = dict(held["counts"])
