@@ -166,9 +166,10 @@ def test_the_deadline_alert_knows_which_districts_of_a_running_run_are_done(engi
     with engine.connect() as db:
         assert progress.unfinished(db, "clever_attendance", "r1") == ["a"]
         assert progress.unfinished(db, "clever_attendance", "r2") is None
-        assert progress.in_flight(db, "clever_attendance", "r2") == {"a": ("clever_attendance", "r1")}, (
-            "what another run still syncs")
-        assert progress.in_flight(db, "clever_attendance", "r1") == {}, "not the run's own"
+        assert progress.in_flight(db, ("clever_attendance",), "r2") == {
+            "a": ("clever_attendance", "r1", "2026-11-20_2026-11-20")}, "what another run still syncs"
+        assert progress.in_flight(db, ("clever_attendance_daily",), "r2") == {}, "another DAG's runs are not asked"
+        assert progress.in_flight(db, ("clever_attendance",), "r1") == {}, "not the run's own"
 
 
 def test_a_ledger_newer_than_the_code_is_refused(tmp_path):

@@ -37,15 +37,15 @@ def done(engine: sa.Engine, dag_id: str, run_id: str, slug: str, state: str = DE
                    .values(state=state, recorded_at=_stamp()))
 
 
-def in_flight(db: sa.Connection, dag_id: str, run_id: str) -> dict[str, tuple[str, str]]:
-    """Districts still to sync in another run recorded in the last IN_FLIGHT_HOURS: slug → (dag_id, run_id) of the
-    newest such run (whether it still runs, Airflow says)."""
+def in_flight(db: sa.Connection, dag_ids: tuple[str, ...], run_id: str) -> dict[str, tuple[str, str, str]]:
+    """Districts still to sync in another run of these DAGs recorded in the last IN_FLIGHT_HOURS: slug → (dag_id,
+    run_id, window) of the newest such run (whether it still runs, Airflow says)."""
     c = run_districts.c
     since = (datetime.now(UTC) - timedelta(hours=IN_FLIGHT_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    found = db.execute(sa.select(c.district, c.dag_id, c.run_id).where(
-        c.state == TO_SYNC, c.recorded_at >= since, sa.not_(sa.and_(c.dag_id == dag_id, c.run_id == run_id)))
+    found = db.execute(sa.select(c.district, c.dag_id, c.run_id, c.window).where(
+        c.state == TO_SYNC, c.recorded_at >= since, c.dag_id.in_(dag_ids), c.run_id != run_id)
         .order_by(c.recorded_at))
-    return {slug: (dag, run) for slug, dag, run in found}
+    return {slug: (dag, run, window) for slug, dag, run, window in found}
 
 
 def unfinished(db: sa.Connection, dag_id: str, run_id: str) -> list[str] | None:

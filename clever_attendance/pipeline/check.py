@@ -21,9 +21,10 @@ from clever_attendance.ledger import progress
 from clever_attendance.ledger.delivered import read_at
 from clever_attendance.pipeline import config
 from clever_attendance.pipeline.window import Window, requested, single_day, trailing
-from clever_attendance.settings import CLEVER_RETENTION_DAYS, DAILY, EVENTS, WATCH_ASSET_URI
+from clever_attendance.settings import CLEVER_RETENTION_DAYS, DAILY, EVENTS, POLL, WATCH_ASSET_URI
 
 log = logging.getLogger(__name__)
+POLLING = (POLL, EVENTS)  # the DAGs whose runs come minutes apart, over the same recent dates
 
 
 def window(context, settings: config.Settings, district: config.District, sync: str | None = None) -> Window:
@@ -99,8 +100,9 @@ def check(context) -> list[dict]:
     skipped: dict[str, dict] = {}
     with ledger_errors(f"reading what run {run_id} has nothing new for"), LedgerHook().get_conn().connect() as db:
         known = {} if params.get("force") or params.get("dry_run") else read_at(db, windows)  # a dry run previews
-        elsewhere = {} if params.get("dry_run") else progress.in_flight(db, dag_id, run_id)
-    for slug, (other_dag, other_run) in _running(context["ti"], elsewhere, set(windows)).items():
+        lane = POLLING if dag_id in POLLING else ()  # a daily run's dates are its own (backfills run side by side)
+        elsewhere = {} if params.get("dry_run") or not lane else progress.in_flight(db, lane, run_id)
+    for slug, (other_dag, other_run) in _running(context["ti"], elsewhere, windows).items():
         log.warning("Clever district %s: still being synced by run %s of %s: left to it", slug, other_run, other_dag)
         skipped[slug] = {"reason": progress.ELSEWHERE, "window": str(windows[slug]), "run": other_run}
         known.pop(slug, None)
@@ -118,12 +120,14 @@ def check(context) -> list[dict]:
     return targets
 
 
-def _running(ti, elsewhere: dict[str, tuple[str, str]], wanted: set[str]) -> dict[str, tuple[str, str]]:
-    """Of the wanted districts still to sync in another run, those whose run Airflow says is still going."""
-    states: dict[tuple[str, str], str] = {}
-    for run in {run for slug, run in elsewhere.items() if slug in wanted}:
-        states[run] = ti.get_dagrun_state(*run)
-    return {slug: run for slug, run in elsewhere.items() if slug in wanted and states[run] in ("queued", "running")}
+def _running(ti, elsewhere: dict[str, tuple[str, str, str]], windows: dict[str, Window]
+             ) -> dict[str, tuple[str, str]]:
+    """Of the run's districts still to sync in another run over dates of this run's window, those whose run
+    Airflow says is still going: slug → (dag_id, run_id)."""
+    overlapping = {slug: (dag, run) for slug, (dag, run, window) in elsewhere.items()
+                   if slug in windows and windows[slug].overlaps(Window.parse(window))}
+    states = {run: ti.get_dagrun_state(*run) for run in set(overlapping.values())}
+    return {slug: run for slug, run in overlapping.items() if states[run] in ("queued", "running")}
 
 
 def _syncs(settings: config.Settings, slugs: list[str]) -> dict[str, str | None | CleverError]:

@@ -26,6 +26,9 @@ class Window:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    def overlaps(self, other: Window) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
     def dates(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range(self.days)]
 
