@@ -13,6 +13,9 @@ WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: trigge
 GROUP = "district"  # the mapped task group: one instance per district to sync, labelled by its slug
 POOL = "clever_api"  # extractions at once, across both DAGs: create it at set-up
 POOL_SLOTS = 4
+# Airflow's [core] max_map_length, as the project's deployments set it: a run maps one instance of the district
+# group per district with something new, and Airflow's default (1,024) fails a run with more at its check
+MAX_MAP_LENGTH = 10_000
 # runs of the polling and event-driven DAGs at once: a district slow or retrying holds its run open, and the next
 # run, leaving that district to it, syncs the others on time
 RUNS_AT_ONCE = 3

@@ -24,6 +24,7 @@ from clever_attendance.deploy_secrets import ADMIN_PASSWORD, FERNET_KEY, HOW, JW
 from clever_attendance.pipeline import config
 from clever_attendance.pipeline.factory import POOL
 from clever_attendance.sandbox.testing import ROOT
+from clever_attendance.settings import MAX_MAP_LENGTH
 
 TEXT = (ROOT / "docker-compose.yaml").read_text()
 COMPOSE = yaml.safe_load(TEXT)
@@ -47,6 +48,8 @@ def test_the_reference_topology_on_celery_postgres_and_redis():
         assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])[:2] == ("redis", ":@redis:6379"), name
         assert "attendance-staging:/opt/airflow/staging" in SERVICES[name]["volumes"], \
             f"{name}: tasks of one run land on different workers, so staging must be shared"
+        assert env["AIRFLOW__CORE__MAX_MAP_LENGTH"] == str(MAX_MAP_LENGTH), \
+            f"{name}: a run maps one district group per district: Airflow's default 1,024 caps the fleet"
 
 
 def test_every_mounted_folder_and_built_file_exists():

@@ -326,6 +326,12 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path):
     assert str(raised.value) == f"{path}: not UTF-8 text (byte {text.index('Alph') + 4})"
 
 
+def test_more_districts_than_a_run_may_map_are_refused(monkeypatch):
+    monkeypatch.setattr(config, "MAX_MAP_LENGTH", 1)
+    assert refusal(GOOD) == "districts.yaml: 2 districts, more than the 1 one run may map (Airflow's " \
+                            "max_map_length as the project sets it)"
+
+
 def test_deep_nesting_and_too_many_values_are_refused(monkeypatch):
     assert refusal("districts: " + "[" * 50 + "]" * 50) == "districts.yaml: line 1: nested more than 10 deep"
     monkeypatch.setattr(config, "MAX_NODES", 30)

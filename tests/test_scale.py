@@ -1,10 +1,14 @@
-"""A thousand districts: the DAGs keep the shape of three, as the API server serves it to the grid."""
+"""A thousand districts and more: the DAGs keep the shape of three, as the API server serves it to the grid, and
+a run past Airflow's default map length starts every district."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
 
-from clever_attendance.sandbox.testing import copies_file
+from clever_attendance.sandbox.testing import copies_file, load_dag
 from clever_attendance.sandbox.wiring import airflow
 
 DAG_IDS = ("clever_attendance", "clever_attendance_daily", "clever_attendance_events")
@@ -37,3 +41,28 @@ def test_a_thousand_districts_make_one_mapped_group_in_the_grid(airflow_db, tmp_
         assert len(slugs) == 1000 and slugs[0] == "tiny_0001", "the run form still offers every district"
     tasks = client.get("/api/v2/dags/clever_attendance/tasks").json()
     assert tasks["total_entries"] == 5
+
+
+@pytest.mark.timeout(600)
+def test_a_run_with_more_districts_than_airflows_default_map_length_starts_every_one(airflow_db, tmp_path,
+                                                                                      monkeypatch):
+    """1,025 districts with something new, one more than Airflow's default max_map_length (1,024), which failed
+    such a run at its check ("pushed value is too large to map"). The check runs for real and maps every district;
+    the districts' own steps are marked done by Airflow's runner instead of run (mark_success_pattern), as a
+    thousand real syncs would outlast a test: what is proven is that every district's instance is made."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    count = 1025
+    monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(copies_file(tmp_path / "districts.yaml", count)))
+    monkeypatch.setenv("AIRFLOW_CONN_ATTENDANCE_LEDGER", json.dumps({"conn_type": "sqlite",
+                                                                     "host": str(tmp_path / "ledger.db")}))
+    monkeypatch.setenv("ATTENDANCE_STAGING_URL", str(tmp_path / "staging"))
+    dag_run = load_dag("clever_attendance").test(logical_date=datetime(2026, 11, 20, 22, tzinfo=UTC),
+                                                  mark_success_pattern=r"district\..*")
+    with create_session() as session:
+        found = session.query(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).filter(
+            TaskInstance.run_id == dag_run.run_id).all()
+    assert ("check", -1, "success") in found
+    for step in ("extract", "transform", "upload"):
+        assert sorted(n for task, n, _ in found if task == f"district.{step}") == list(range(count)), step

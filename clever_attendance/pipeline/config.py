@@ -18,7 +18,7 @@ import yaml
 from yaml.composer import Composer
 
 from clever_attendance.errors import ConfigError
-from clever_attendance.settings import CLEVER_CONN_ID, CLEVER_RETENTION_DAYS, SAFETY_SHIELD_CONN_ID
+from clever_attendance.settings import CLEVER_CONN_ID, CLEVER_RETENTION_DAYS, MAX_MAP_LENGTH, SAFETY_SHIELD_CONN_ID
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "include" / "districts.yaml"
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -437,6 +437,9 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
                      "are)")
     if not isinstance(raw.get("districts"), list) or not raw["districts"]:
         raise _error(f"{source}: needs a non-empty 'districts' list")
+    if len(raw["districts"]) > MAX_MAP_LENGTH:
+        raise _error(f"{source}: {len(raw['districts'])} districts, more than the {MAX_MAP_LENGTH} one run may map "
+                     "(Airflow's max_map_length as the project sets it)")
     defaults = {} if raw.get("defaults") is None else raw["defaults"]
     if not isinstance(defaults, dict):
         raise _error(f"{source}: defaults: must be a mapping of settings, not {_show(defaults)}")

@@ -32,6 +32,7 @@ def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path |
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": str(settings.MAX_MAP_LENGTH),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn or f"sqlite:///{home}/airflow.db",
         "ATTENDANCE_STAGING_URL": str(staging),
         "AIRFLOW_CONN_CLEVER_DEFAULT": json.dumps({
