@@ -177,10 +177,11 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
 
         wait_for("springfield's upload to defer while Safety Shield imports", lambda: upload_state() == "deferred",
                  240, every=0.5)
-        airflow.wait_for_runs("clever_attendance_daily", 1, 300, run_type="manual")
+        wait_for("the run slow_import", lambda: airflow.run_states("clever_attendance_daily").get("slow_import") in (
+            "success", "failed"), 300, every=1)
     finally:
         set_faults(sandbox, "upload")
-    assert airflow.run_states("clever_attendance_daily", "manual") == {"slow_import": "success"}
+    assert airflow.run_states("clever_attendance_daily")["slow_import"] == "success"
     assert upload_state() == "success"
     day = date(2026, 11, 16)
     truth = configured_truth(districts["springfield"], springfield, day, day, NOW)
@@ -418,6 +419,11 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     with ledger.connect() as db:
         run = read.run_outcome(db, "clever_attendance", "board_run")
         stands = read.grid(db, ["2026-11-19", "2026-11-20"])
+        newest = sa.select(tables.district_days.c.district, sa.func.max(tables.district_days.c.attendance_date)
+                           .label("day")).group_by(tables.district_days.c.district).subquery()
+        newest_run = dict(db.execute(sa.select(tables.district_days.c.district, tables.district_days.c.run_id).join(
+            newest, sa.and_(newest.c.district == tables.district_days.c.district,
+                            newest.c.day == tables.district_days.c.attendance_date))).all())
         last_delivered = dict(db.execute(sa.select(tables.district_days.c.district,
                                                    sa.func.max(tables.district_days.c.attendance_date))
                                          .where(tables.district_days.c.delivered > 0)
@@ -439,8 +445,8 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
                 for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "grid")}
         tab = framed_table(browser, f"{base}/dags/clever_attendance/runs/board_run/plugin/attendance", "outcome")
         browser.save_screenshot(str(artifacts() / "attendance-run-tab.png"))
-        landed = follow_framed_link(browser, base + "/plugin/clever-attendance", "board_run",
-                                    "/dags/clever_attendance/runs/board_run")
+        landed = follow_framed_link(browser, base + "/plugin/clever-attendance", ["Springfield Public Schools",
+                                    "board_run"], "/dags/clever_attendance/runs/board_run")
         assert landed == f"{base}/dags/clever_attendance/runs/board_run", "the board's run link opens the run"
         WebDriverWait(browser, 30).until(lambda d: "board_run" in d.find_element(By.TAG_NAME, "body").text,
                                          "the run's page did not show the run")
@@ -448,7 +454,7 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     for slug in lines:
         friday = stands[(slug, "2026-11-20")]
         assert lines[slug][1] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
-        assert lines[slug][12] == "board_run", "the last run"
+        assert lines[slug][12] == newest_run[slug], "the run of the district's newest date"
         for day in ("2026-11-19", "2026-11-20"):
             row = stands[(slug, day)]
             assert (f"{slug} {day}: uploaded · {row['delivered']} rows delivered · {row['rejected']} rejected "

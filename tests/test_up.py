@@ -24,8 +24,7 @@ def family(pid: int) -> set[psutil.Process]:
 
 
 @pytest.mark.timeout(420)
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_make_up_stops_every_process_it_started(tmp_path, sig):
+def test_ctrl_c_on_make_up_stops_every_process_it_started(tmp_path):
     port = free_port()
     command = [sys.executable, "-m", "clever_attendance.demo.up", "--port", str(port), "--clever-port",
                str(free_port()), "--upload-port", str(free_port()), "--work", str(tmp_path / "up")]
@@ -41,10 +40,7 @@ def test_make_up_stops_every_process_it_started(tmp_path, sig):
         wait_for(f"make up's Airflow UI on port {port} and its scheduler", ready, 300)
         seen.update(family(up.pid))
         assert len(seen) > 5, "the sandbox, airflow standalone and its components"
-        if sig == signal.SIGINT:
-            os.killpg(up.pid, sig)  # Ctrl-C: the whole foreground group
-        else:
-            up.send_signal(sig)  # a service manager: the command alone
+        os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
         up.wait(60)
         wait_for("every process make up started to end", lambda: not [p for p in seen if p.is_running()
                                                                        and p.status() != psutil.STATUS_ZOMBIE], 60)
@@ -55,3 +51,21 @@ def test_make_up_stops_every_process_it_started(tmp_path, sig):
                 process.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
+    """A service manager's SIGTERM reaches `make up` or `make cluster` alone: its `finally` still stops what it
+    started (the same path as Ctrl-C above)."""
+    done = tmp_path / "stopped"
+    script = (f"from clever_attendance.sandbox.local_airflow import interrupt_on_sigterm\n"
+              f"import time\ninterrupt_on_sigterm()\nprint('ready', flush=True)\n"
+              f"try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    pass\n"
+              f"finally:\n    open({str(done)!r}, 'w').write('what it started is stopped')\n")
+    command = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert command.stdout.readline() == b"ready\n"
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(30) == 0
+        assert done.read_text() == "what it started is stopped"
+    finally:
+        command.kill()

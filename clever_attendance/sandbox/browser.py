@@ -84,9 +84,9 @@ def framed_table(driver, url: str, table_id: str) -> list[tuple[dict, list[str]]
     return [(attrs, cells) for attrs, cells in rows]
 
 
-def follow_framed_link(driver, url: str, link_text: str, lands_on: str) -> str:
-    """Open a UI page that frames a board page, click one of its links as a person does, and wait for the top
-    window to show `lands_on` (a part of its path); returns the top window's URL."""
+def follow_framed_link(driver, url: str, links: list[str], lands_on: str) -> str:
+    """Open a UI page that frames a board page, click its links in turn (by their text) as a person does, and wait
+    for the top window to show `lands_on` (a part of its path); returns the top window's URL."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
@@ -94,9 +94,10 @@ def follow_framed_link(driver, url: str, link_text: str, lands_on: str) -> str:
     driver.get(url)
     WebDriverWait(driver, WAIT).until(shown.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")),
                                       f"no board frame on {url}")
-    WebDriverWait(driver, WAIT).until(shown.element_to_be_clickable((By.LINK_TEXT, link_text)),
-                                      f"no link {link_text!r} in the board frame of {url}").click()
+    for text in links:
+        WebDriverWait(driver, WAIT).until(shown.element_to_be_clickable((By.LINK_TEXT, text)),
+                                          f"no link {text!r} in the board frame of {url}").click()
     driver.switch_to.default_content()
     WebDriverWait(driver, WAIT).until(lambda d: lands_on in d.current_url,
-                                      f"clicking {link_text!r} did not open {lands_on}: {driver.current_url}")
+                                      f"clicking {links} did not open {lands_on}: {driver.current_url}")
     return driver.current_url
