@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install browser test test-fast lint demo up cluster sandbox bench bench-scale clean
+.PHONY: install browser test test-fast lint demo up cluster sandbox bench bench-scale bench-reconcile clean
 
 install: $(STAMP)
 
@@ -55,6 +55,10 @@ bench: $(STAMP)
 # a real scheduler and triggerer with 10 to 1000 districts: parse, poll and freshness figures (about half an hour)
 bench-scale: $(STAMP)
 	$(PY) bench/poll_scale.py
+
+# the nightly reconciliation of the sandbox's large district over Clever's retention, twice (about an hour)
+bench-reconcile: $(STAMP)
+	$(PY) bench/reconcile.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache .hypothesis
