@@ -11,7 +11,7 @@ WATCH_ASSET = "clever_last_attendance_sync"  # the asset whose watcher reads Cle
 WATCH_ASSET_URI = "clever://attendance/last_attendance_sync"
 WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: triggers.clever.CleverSyncTrigger)
 GROUP = "district"  # the mapped task group: one instance per district to sync, labelled by its slug
-POOL = "clever_api"  # extractions at once, across both DAGs: create it at set-up
+POOL = "clever_api"  # extractions at once, across every DAG: create it at set-up
 POOL_SLOTS = 4
 # Airflow's [core] max_map_length, as the project's deployments set it: a run maps one instance of the district
 # group per district with something new, and Airflow's default (1,024) fails a run with more at its check
@@ -25,7 +25,7 @@ OWNER = "attendance-data-team"
 TIMEOUTS = {"check": timedelta(minutes=10), "extract": timedelta(minutes=45), "transform": timedelta(minutes=20),
             "upload": timedelta(minutes=45), "report": timedelta(minutes=5)}
 MAX_RETRY_DELAY = timedelta(minutes=15)
-CLEVER_RETENTION_DAYS = 183  # Clever keeps an attendance record six months after its date (spec/clever-api.md)
+CLEVER_RETENTION_DAYS = 183  # Clever keeps an attendance record six months after its date (docs/clever-api.md)
 
 CLEVER_CONN_TYPE, CLEVER_CONN_ID = "clever", "clever_default"
 SAFETY_SHIELD_CONN_TYPE, SAFETY_SHIELD_CONN_ID = "safety_shield", "safety_shield_default"

@@ -1,4 +1,4 @@
-"""The pipeline end to end: both DAGs through Airflow's own runner (dag.test) against the sandbox."""
+"""The pipeline end to end: the DAGs through Airflow's own runner (dag.test) against the sandbox."""
 
 from __future__ import annotations
 

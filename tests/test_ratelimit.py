@@ -1,4 +1,4 @@
-"""The rate limiter and the 429 rules, without a server: Clever's headers as spec/clever-api.md describes them."""
+"""The rate limiter and the 429 rules, without a server: Clever's headers as docs/clever-api.md describes them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contract tests of the Clever stand-in, over HTTP, against spec/clever-api.md."""
+"""Contract tests of the Clever stand-in, over HTTP, against docs/clever-api.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contract tests of the dataFileUpload stand-in, over HTTP, against spec/safety-shield-upload.md."""
+"""Contract tests of the dataFileUpload stand-in, over HTTP, against docs/safety-shield-api.md."""
 
 from __future__ import annotations
 

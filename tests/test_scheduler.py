@@ -281,6 +281,7 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
 
     from clever_attendance.hooks.ledger import engine
     from clever_attendance.ledger import tables
+    from clever_attendance.sandbox.browser import chromium, follow_framed_link, sign_in
     from clever_attendance.sandbox.faults import FeedBreak
 
     sandbox, airflow, settings = cluster
@@ -312,6 +313,12 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
         assert "Springfield Public Schools (slug springfield, Clever district" in body
         assert f"2026-11-13 school SCH003 (Clever {first}): absent share jumped" in body and "100% absent" in body, body
         assert f"/dags/clever_attendance_review/runs/{approve_run}/tasks/decide/required_actions" in body
+        decision = f"/dags/clever_attendance_review/runs/{approve_run}/tasks/decide/required_actions"
+        with chromium() as browser:  # the board's "decide", clicked as a person does, opens the decision
+            base = airflow.env["AIRFLOW__API__BASE_URL"]
+            sign_in(browser, base, "admin", password_of(airflow))
+            assert follow_framed_link(browser, base + "/plugin/clever-attendance", ["decide"], decision) == \
+                base + decision
         refused = respond(airflow, approve_run, "Approve", user="clerk", expect=403)
         assert "is not a respondent" in refused, "only the district's reviewers decide"
         respond(airflow, approve_run, "Approve")
@@ -439,10 +446,8 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
         assert next(r["delivered"] for r in run if (r["district"], r["attendance_date"]) == (slug, "2026-11-19")) \
             == len(truth.rows)
     base = airflow.env["AIRFLOW__API__BASE_URL"]
-    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
-                          .read_text())["admin"]
     with chromium() as browser:
-        sign_in(browser, base, "admin", password)
+        sign_in(browser, base, "admin", password_of(airflow))
         lines = {attrs["district"].split()[0]: cells
                  for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "districts")}
         browser.save_screenshot(str(artifacts() / "attendance-board.png"))
@@ -509,12 +514,17 @@ def rows_of(sandbox: dict, district: config.District, day: date) -> list[tuple]:
             if row[2] == day.strftime("%m/%d/%Y")]
 
 
+def password_of(airflow, user: str = "admin") -> str:
+    """The password the simple auth manager generated for a user."""
+    return json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
+                      .read_text())[user]
+
+
 def token(airflow, user: str = "admin") -> dict[str, str]:
     """A bearer token of one of the simple auth manager's users, as its login page gets it."""
     base = airflow.env["AIRFLOW__API__BASE_URL"]
-    password = json.loads((Path(airflow.env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated")
-                          .read_text())[user]
-    answer = requests.post(f"{base}/auth/token", json={"username": user, "password": password}, timeout=30)
+    answer = requests.post(f"{base}/auth/token", json={"username": user, "password": password_of(airflow, user)},
+                           timeout=30)
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 

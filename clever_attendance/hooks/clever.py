@@ -176,7 +176,7 @@ class CleverHook(BaseHook):
     # one request ---------------------------------------------------------------------------
 
     def _get(self, path_and_query: str) -> dict:
-        """GET one page: rate-limited, retried by the rules of spec/clever-api.md."""
+        """GET one page: rate-limited, retried by the rules of docs/clever-api.md."""
         session = self.get_conn()
         step = "GET " + urlsplit(path_and_query).path  # never the query: cursors carry student ids
         refreshed = False

@@ -1,5 +1,6 @@
-"""The three DAGs from one definition: a check of every district, a mapped task group with one instance per
-district to sync (extract, transform, upload), then a report.
+"""The delivering DAGs (polling, daily, event-driven) from one definition, and the review DAG. A delivering DAG:
+a check of every district, a mapped task group with one instance per district to sync (extract, transform,
+upload), then a report.
 
 Imported by the DAG file at parse time, so it imports only Airflow and the districts file; the work
 (pandas, the hooks) is imported inside the tasks.

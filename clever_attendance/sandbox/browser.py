@@ -1,5 +1,5 @@
 """Debian's headless Chromium, driven through its chromedriver (both installed by `make browser`), signed in
-to a running Airflow: the board's browser test and the README's screenshots."""
+to a running Airflow: the board's browser test and the docs' screenshots."""
 
 from __future__ import annotations
 
