@@ -189,13 +189,13 @@ def test_the_page_says_where_each_district_stands(client, ledger):
     spring = districts["springfield springfield public schools"]
     shelby = districts["shelbyville shelbyville unified"]
     # district, last date delivered, last sync, freshness, today, rows today, rejected today, sparkline, last
-    # reconciled, dates corrected and filled the last 7 days, records gone from Clever, last run
+    # reconciliation with the dates corrected and filled the last 7 days and the records gone from Clever, last run
     assert (spring[1], spring[3], spring[4], spring[5], spring[6]) == (today, "caught up", "uploaded", "299", "0.7%")
-    assert spring[12] == "manual__today"
+    assert spring[9] == "manual__today"
     with engine(sa.make_url(f"sqlite:///{ledger[0]}")).connect() as db:
         reconciled = dict(db.execute(sa.select(run_districts.c.district, run_districts.c.recorded_at)).all())
-    assert spring[8:12] == [local(reconciled["springfield"], "America/New_York"), "1", "", "5"]
-    assert shelby[8:12] == [local(reconciled["shelbyville"], "America/Chicago"), "", "1", ""]
+    assert spring[8] == f"{local(reconciled['springfield'], 'America/New_York')} · 1 corrected · 5 gone"
+    assert shelby[8] == f"{local(reconciled['shelbyville'], 'America/Chicago')} · 1 filled"
     assert (shelby[1], shelby[4], shelby[5]) == (yesterday, "failed at extract", "")
     assert shelby[3] == "caught up", "its newest sync is the one yesterday's upload delivered"
     (_, waiting), = Tables(page).tables["waiting"]

@@ -113,7 +113,7 @@ def freshness(line: DistrictLine, timezone: str, now: datetime) -> str:
     if line.freshness_min:
         return f"{line.freshness_min:,.0f} min"
     synced = datetime.fromisoformat(line.last_sync.replace("Z", "+00:00")).astimezone(zone(timezone)).date()
-    return "caught up" if synced == now.astimezone(zone(timezone)).date() else "caught up, no Clever sync today"
+    return "caught up" if synced == now.astimezone(zone(timezone)).date() else "caught up (no sync today)"
 
 
 @cache
