@@ -15,7 +15,7 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # this machine's network is closed: without these Chromium spends its start looking for Google's services
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1500,1000")
+         "--window-size=1600,1000")
 WAIT = 30  # seconds for a page or an element
 
 
