@@ -79,3 +79,12 @@ def test_what_the_hooks_retry_themselves():
     assert {safety_shield_answer(s) for s in (429, 500, 502, 503, 504)} == {InHook.WAIT}
     assert safety_shield_answer(413) is InHook.SPLIT
     assert {safety_shield_answer(s) for s in (400, 401, 403, 409)} == {InHook.RAISE}
+
+
+def test_the_runbook_lists_every_notice_category_with_its_advice():
+    from clever_attendance.retry_policy import RULES
+    from clever_attendance.sandbox.testing import ROOT
+
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    for rule in RULES:
+        assert f"| {rule.category} | " in runbook and rule.advice in runbook, rule.category
