@@ -87,3 +87,32 @@ def test_the_package_has_no_import_cycles():
     for name in graph:
         visit(name, ())
     assert "clever_attendance.pipeline.tasks" in graph and graph["clever_attendance.pipeline.factory"]
+
+
+# the domain: what the pipeline decides, without Airflow; the wiring (DAGs, tasks, callbacks, hooks, operators,
+# the ledger, the board) imports it, never the other way
+DOMAIN = ("config", "window", "transform", "schemas", "guard", "report", "mirror", "records")
+DOMAIN_MAY_IMPORT = ("clever_attendance.errors", "clever_attendance.settings",
+                     *(f"clever_attendance.pipeline.{name}" for name in DOMAIN))
+
+
+def upward_imports(source: str, filename: str = "<source>") -> set[str]:
+    """What a domain module imports that is Airflow or the project's wiring, at any depth of the module."""
+    found = set()
+    for node in ast.walk(ast.parse(source, filename)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+        for name in names:
+            if name.split(".")[0] == "airflow" or (name.startswith("clever_attendance")
+                                                   and not name.startswith(DOMAIN_MAY_IMPORT)):
+                found.add(name)
+    return found
+
+
+def test_the_domain_imports_neither_airflow_nor_the_wiring():
+    for name in DOMAIN:
+        path = ROOT / "clever_attendance" / "pipeline" / f"{name}.py"
+        assert upward_imports(path.read_text(), str(path)) == set(), f"pipeline/{name}.py imports upward"
+    planted = "from clever_attendance.pipeline.config import District\nfrom airflow.sdk import BaseHook\n" \
+              "def f():\n    from clever_attendance.ledger.read import share\n"
+    assert upward_imports(planted) == {"airflow.sdk", "clever_attendance.ledger.read"}, "the check sees them"
