@@ -174,19 +174,15 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
         airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", "slow_import",
                     "--logical-date", "2026-11-16T02:00:00-05:00", "--conf", '{"districts": ["springfield"]}')
 
-        def upload_state() -> str | None:
-            found = airflow.query("select state from task_instance where run_id = ? and task_id = ? and "
-                                  "rendered_map_index = ?", "slow_import", "district.upload", "springfield")
-            return found[0][0] if found else None
-
-        wait_for("springfield's upload to defer while Safety Shield imports", lambda: upload_state() == "deferred",
+        wait_for("springfield's upload to defer while Safety Shield imports",
+                 lambda: upload_state(airflow, "slow_import", "springfield") == "deferred",
                  240, every=0.5)
         wait_for("the run slow_import", lambda: airflow.run_states("clever_attendance_daily").get("slow_import") in (
             "success", "failed"), 300, every=1)
     finally:
         set_faults(sandbox, "upload")
     assert airflow.run_states("clever_attendance_daily")["slow_import"] == "success"
-    assert upload_state() == "success"
+    assert upload_state(airflow, "slow_import", "springfield") == "success"
     day = date(2026, 11, 16)
     truth = configured_truth(districts["springfield"], springfield, day, day, NOW)
     held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
@@ -203,14 +199,8 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
     try:
         airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "held_up",
                     "--conf", json.dumps({**when, "districts": ["springfield"]}))
-
-        def upload(run_id: str, slug: str) -> str | None:
-            found = airflow.query("select state from task_instance where run_id = ? and task_id = ? and "
-                                  "rendered_map_index = ?", run_id, "district.upload", slug)
-            return found[0][0] if found else None
-
-        wait_for("springfield's upload to wait on Safety Shield", lambda: upload("held_up", "springfield") ==
-                 "deferred", 240, every=0.5)
+        wait_for("springfield's upload to wait on Safety Shield",
+                 lambda: upload_state(airflow, "held_up", "springfield") == "deferred", 240, every=0.5)
     finally:
         set_faults(sandbox, "upload")
     airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "on_time", "--conf", json.dumps(when))
@@ -229,7 +219,7 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
             "success", "failed"), 300, every=2)
         airflow.cli("dags", "pause", "clever_attendance")
     assert airflow.run_states("clever_attendance")["held_up"] == "success"
-    assert upload("held_up", "springfield") == "success"
+    assert upload_state(airflow, "held_up", "springfield") == "success"
     ended = dict(airflow.query("select run_id, end_date from dag_run where run_id in (?, ?)", "held_up", "on_time"))
     assert ended["on_time"] < ended["held_up"], "the next poll did not wait for the held-up district"
 
@@ -483,6 +473,13 @@ def poll(airflow, run_id: str, start: str, end: str, districts: list[str] | None
              300, every=2)
     assert airflow.run_states("clever_attendance")[run_id] == "success", airflow.query(
         "select task_id, rendered_map_index, state from task_instance where run_id = ?", run_id)
+
+
+def upload_state(airflow, run_id: str, slug: str) -> str | None:
+    """The state of a district's upload in a run, by the name its instance shows in the grid."""
+    found = airflow.query("select state from task_instance where run_id = ? and task_id = ? and rendered_map_index = ?",
+                          run_id, "district.upload", slug)
+    return found[0][0] if found else None
 
 
 def unpause_polls(airflow) -> None:

@@ -114,7 +114,8 @@ def create_app() -> FastAPI:
 
 
 def _district(slug: str) -> config.District:
-    known = settings()  # a file that cannot be read is said as such, not as a missing district
-    if slug not in {d.slug for d in known.districts}:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {slug[:64]!r} in the districts file")
-    return known.district(slug)
+    known = settings()  # outside the try: a file that cannot be read is said as such, not as a missing district
+    try:
+        return known.district(slug)
+    except config.ConfigError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no district {slug[:64]!r} in the districts file") from None

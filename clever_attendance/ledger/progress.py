@@ -6,21 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from clever_attendance.ledger.tables import run_districts
+from clever_attendance.ledger.tables import iso, run_districts
 
 TO_SYNC, NOTHING_NEW, DELIVERED, ELSEWHERE = "to sync", "nothing new", "delivered", "in another run"
 IN_FLIGHT_HOURS = 24  # a district still "to sync" in a run recorded longer ago than this is not looked into
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def plan(engine: sa.Engine, dag_id: str, run_id: str, windows: dict[str, str], skipped: dict[str, str],
          reconciled: bool = False) -> None:
     """The districts the run's check chose, with their windows, and the state of those it leaves out (nothing new,
     in another run); a cleared check chooses again."""
-    rows = [{"dag_id": dag_id, "run_id": run_id, "district": slug, "window": window, "recorded_at": _stamp(),
+    now = iso(datetime.now(UTC))
+    rows = [{"dag_id": dag_id, "run_id": run_id, "district": slug, "window": window, "recorded_at": now,
              "state": skipped.get(slug, TO_SYNC), "reconciled": int(reconciled)} for slug, window in windows.items()]
     with engine.begin() as db:
         where = sa.and_(run_districts.c.dag_id == dag_id, run_districts.c.run_id == run_id)
@@ -34,14 +31,14 @@ def done(engine: sa.Engine, dag_id: str, run_id: str, slug: str, state: str = DE
     c = run_districts.c
     with engine.begin() as db:
         db.execute(run_districts.update().where(c.dag_id == dag_id, c.run_id == run_id, c.district == slug)
-                   .values(state=state, recorded_at=_stamp()))
+                   .values(state=state, recorded_at=iso(datetime.now(UTC))))
 
 
 def in_flight(db: sa.Connection, dag_ids: tuple[str, ...], run_id: str) -> dict[str, tuple[str, str, str]]:
     """Districts still to sync in another run of these DAGs recorded in the last IN_FLIGHT_HOURS: slug → (dag_id,
     run_id, window) of the newest such run (whether it still runs, Airflow says)."""
     c = run_districts.c
-    since = (datetime.now(UTC) - timedelta(hours=IN_FLIGHT_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = iso(datetime.now(UTC) - timedelta(hours=IN_FLIGHT_HOURS))
     found = db.execute(sa.select(c.district, c.dag_id, c.run_id, c.window).where(
         c.state == TO_SYNC, c.recorded_at >= since, c.dag_id.in_(dag_ids), c.run_id != run_id)
         .order_by(c.recorded_at))

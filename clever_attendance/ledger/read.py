@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from clever_attendance.ledger.progress import DELIVERED, NOTHING_NEW
-from clever_attendance.ledger.tables import deliveries, district_days, holds, rejects, run_districts
+from clever_attendance.ledger.tables import deliveries, district_days, holds, iso, rejects, run_districts
 from clever_attendance.pipeline.config import Settings
 
 SCHOOL_DAYS = 30  # the board's grid and sparklines: the last this many school days
@@ -108,7 +108,7 @@ def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[s
 
 def mirrors(db: sa.Connection, now: datetime) -> dict[str, Mirror]:
     """Per district with any: its last reconciliation, recent corrections and dates filled, records gone."""
-    since = (now - timedelta(days=RECENT)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = iso(now - timedelta(days=RECENT))
     out: dict[str, Mirror] = {}
     r, d, c = run_districts.c, deliveries.c, district_days.c
     for slug, at in db.execute(sa.select(r.district, sa.func.max(r.recorded_at)).where(

@@ -16,6 +16,7 @@ from clever_attendance.ledger.tables import (
     delivered_keys,
     deliveries,
     district_days,
+    iso,
     rejects,
     run_districts,
     school_days,
@@ -105,7 +106,7 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
     """Replace the run's rows; replace the school days its uploads delivered; settle where each date stands;
     drop rejects (and the rows of skips, and runs' districts) past retention."""
     now = now or datetime.now(UTC)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = iso(now)
     run = {"dag_id": entry.dag_id, "run_id": entry.run_id}
     recorded = [{c: given.get(c) for c in deliveries.c.keys()} for given in
                 ({**run, "run_type": entry.run_type, "recorded_at": stamp, "reconciled": int(entry.reconciled), **row}
@@ -126,7 +127,7 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
                 db.execute(school_days.insert(), frame.assign(district=district, **run, recorded_at=stamp)
                            .to_dict("records"))
         settle(db, recorded)
-        cutoff = (now - timedelta(days=retention_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = iso(now - timedelta(days=retention_days))
         db.execute(rejects.delete().where(rejects.c.recorded_at < cutoff))
         db.execute(deliveries.delete().where(deliveries.c.status.like("skipped%"), deliveries.c.recorded_at < cutoff))
         db.execute(run_districts.delete().where(run_districts.c.recorded_at < cutoff))
@@ -145,8 +146,12 @@ def count_gone(db: sa.Connection, recorded: list[dict], read: dict[str, dict[str
     """Per date that `counts_gone`: the identities Safety Shield holds that Clever's rows lack (`gone`), and what
     Safety Shield holds once they are posted (`delivered_keys`: what it held, and the rows)."""
     k = delivered_keys.c
-    for slug, identities in read.items():
-        rows = [r for r in recorded if r["district"] == slug and counts_gone(r)]
+    counted: dict[str, list[dict]] = {}
+    for row in recorded:
+        if row["district"] in read and counts_gone(row):
+            counted.setdefault(row["district"], []).append(row)
+    for slug, rows in counted.items():
+        identities = read[slug]
         held = dict(db.execute(sa.select(k.attendance_date, k.hashes).where(
             k.district == slug, k.attendance_date.in_([r["attendance_date"] for r in rows]))).all())
         for row in rows:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 
 meta = sa.MetaData()
 COUNTS = ("read", "delivered", "rejected", "superseded")
+
+
+def iso(moment: datetime) -> str:
+    """A time as the ledger writes it: ISO UTC to the second, so that text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _text(*names: str, primary_key: bool = False) -> list[sa.Column]:

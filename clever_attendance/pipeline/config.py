@@ -121,9 +121,6 @@ class Broken:
     name: str  # its slug when that reads as one, else its place in the file (#3)
     error: str  # the message: the file, the district and the field
 
-    def __str__(self) -> str:
-        return self.error
-
 
 @dataclass(frozen=True)
 class Settings:

@@ -192,7 +192,7 @@ def report(targets: list[dict]) -> list[dict]:
 def _delivered(context) -> None:
     from clever_attendance.pipeline import tasks
 
-    tasks.delivered(context)
+    tasks.mark_delivered(context)
 
 
 def _district_group(notice: FailureNotice):

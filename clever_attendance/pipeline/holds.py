@@ -23,7 +23,7 @@ from airflow.sdk import ObjectStoragePath
 
 from clever_attendance.errors import GuardError, RunInputError
 from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
-from clever_attendance.ledger.tables import holds, school_days
+from clever_attendance.ledger.tables import holds, iso, school_days
 from clever_attendance.pipeline import guard as rules
 from clever_attendance.pipeline import staging
 from clever_attendance.pipeline.config import District
@@ -33,10 +33,6 @@ from clever_attendance.settings import REVIEW
 HELD_FILE = "held.csv"
 HISTORY_DAYS = 120  # calendar days of a school's history read: its last school days with data fit in them
 STALE_MARGIN = timedelta(hours=1)  # a pending hold older than its timeout and this: its request is gone
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def csv_date(day: str) -> str:

@@ -121,7 +121,7 @@ def decide_upload(context, decision: dict) -> dict:
             "safety_shield_conn_id": district.safety_shield_conn_id, "max_reject_share": district.max_reject_share}
 
 
-def delivered(context) -> None:
+def mark_delivered(context) -> None:
     """on_success_callback of a district's upload: the run's deadline alert no longer counts it as unfinished."""
     from clever_attendance.hooks.ledger import LedgerHook
     from clever_attendance.ledger import progress

@@ -71,9 +71,7 @@ def framed_table(driver, url: str, table_id: str) -> list[tuple[dict, list[str]]
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(url)
-    WebDriverWait(driver, WAIT).until(shown.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")),
-                                      f"no board frame on {url}")
+    _enter_frame(driver, url)
     WebDriverWait(driver, WAIT).until(shown.presence_of_element_located((By.ID, table_id)),
                                       f"no table {table_id} in the board frame of {url}")
     rows = driver.execute_script("""
@@ -91,9 +89,7 @@ def follow_framed_link(driver, url: str, links: list[str], lands_on: str) -> str
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(url)
-    WebDriverWait(driver, WAIT).until(shown.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")),
-                                      f"no board frame on {url}")
+    _enter_frame(driver, url)
     for text in links:
         WebDriverWait(driver, WAIT).until(shown.element_to_be_clickable((By.LINK_TEXT, text)),
                                           f"no link {text!r} in the board frame of {url}").click()
@@ -101,3 +97,14 @@ def follow_framed_link(driver, url: str, links: list[str], lands_on: str) -> str
     WebDriverWait(driver, WAIT).until(lambda d: lands_on in d.current_url,
                                       f"clicking {links} did not open {lands_on}: {driver.current_url}")
     return driver.current_url
+
+
+def _enter_frame(driver, url: str) -> None:
+    """Open a UI page and switch into the board's frame on it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, WAIT).until(shown.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")),
+                                      f"no board frame on {url}")
