@@ -2,18 +2,20 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt pyproject.toml sandbox/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: install browser test test-fast lint demo up cluster sandbox bench bench-scale bench-reconcile clean
 
 install: $(STAMP)
 
-# the pinned requirements, then the project itself as an editable package (the provider clever_attendance):
-# what docker-compose's image, make up, make cluster and CI all run
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+# the pinned requirements, then the repository's two distributions, editable: the provider clever_attendance
+# (pyproject.toml: what docker-compose's image deploys) and the sandbox clever_attendance_sandbox (sandbox/: the
+# stand-ins, the demo and the test kit; what make demo, up, cluster, sandbox, the tests and the benchmarks run)
+$(STAMP): requirements.txt constraints.txt pyproject.toml sandbox/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e sandbox
+	$(PY) -m pip check  # every dependency the two pyproject.toml declare is among the pinned requirements
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Debian's chromium and its chromedriver, for the board's browser test; installed only where either is missing
@@ -34,16 +36,16 @@ test-fast: lint
 	$(PY) -m pytest -m fast
 
 demo: $(STAMP)
-	$(PY) -m clever_attendance.demo
+	$(PY) -m clever_attendance_sandbox.demo
 
 up: $(STAMP)
-	$(PY) -m clever_attendance.demo.up
+	$(PY) -m clever_attendance_sandbox.demo.up
 
 cluster: $(STAMP)
-	$(PY) -m clever_attendance.demo.cluster
+	$(PY) -m clever_attendance_sandbox.demo.cluster
 
 sandbox: $(STAMP)
-	$(PY) -m clever_attendance.sandbox serve --clever-port 8081 --upload-port 8082
+	$(PY) -m clever_attendance_sandbox serve --clever-port 8081 --upload-port 8082
 
 bench: $(STAMP)
 	$(PY) bench/clever_page.py

@@ -12,8 +12,8 @@ import time
 from datetime import date
 
 from clever_attendance.hooks.clever import CleverHook
-from clever_attendance.pipeline.extract import school_order
-from clever_attendance.sandbox.process import running_sandbox
+from clever_attendance.pipeline.extract_step import school_order
+from clever_attendance_sandbox.process import running_sandbox
 
 START, END = date(2026, 11, 16), date(2026, 11, 20)
 LATENCY_MS = 200

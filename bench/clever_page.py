@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 import requests
 
-from clever_attendance.sandbox.generator import PRESETS, District
-from clever_attendance.sandbox.process import running_sandbox
+from clever_attendance_sandbox.generator import PRESETS, District
+from clever_attendance_sandbox.process import running_sandbox
 
 DAYS = [date(2026, 11, 16) + timedelta(days=i) for i in range(5)]
 

@@ -81,9 +81,9 @@ def extract_manifest(dag_run) -> dict:
 
 def reconcile(label: str, sandbox: dict, stand_ins: psutil.Process, district: District) -> int:
     """One reconciliation, its figures printed; the rows it posted to Safety Shield."""
-    from clever_attendance.pipeline.mirror import CHANGED, NEW, UNCHANGED
-    from clever_attendance.sandbox.testing import report_rows, run
+    from clever_attendance.contracts import Posted
     from clever_attendance.settings import DAILY
+    from clever_attendance_sandbox.testing import report_rows, run
 
     me = psutil.Process()
     posted, throttled = rows_posted(sandbox, district.safety_shield_district_id), clever_stats(sandbox).get("429", 0)
@@ -93,7 +93,7 @@ def reconcile(label: str, sandbox: dict, stand_ins: psutil.Process, district: Di
     manifest, row = extract_manifest(dag_run), report_rows(dag_run)[district.slug]
     posted = rows_posted(sandbox, district.safety_shield_district_id) - posted
     clever, minutes = manifest["clever"], manifest["seconds"] / 60
-    why = [w for w in row["mirror"].values() if w != UNCHANGED]
+    why = [w for w in row["mirror"].values() if w != Posted.UNCHANGED]
     print(f"{label}: {dag_run.state}, status {row['status']}, window {manifest['window']}\n"
           f"  Clever: {clever['requests']} requests in {minutes:.1f} min of extract "
           f"({wall / 60:.1f} min the whole run; extract/transform/upload {row['extract_s']:.0f}/"
@@ -104,7 +104,7 @@ def reconcile(label: str, sandbox: dict, stand_ins: psutil.Process, district: Di
           f"  CPU: {cpu(me) - cpu_before:.0f} s this process (user+sys), {cpu(stand_ins) - sandbox_before:.0f} s the "
           f"stand-ins; peak memory of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
           f"\n  records read {row['read']}; rows posted to Safety Shield {posted}; dates posted {len(why)} "
-          f"({why.count(NEW)} new, {why.count(CHANGED)} changed), "
+          f"({why.count(Posted.NEW)} new, {why.count(Posted.CHANGED)} changed), "
           f"{len(row['mirror']) - len(why)} unchanged", flush=True)
     return posted
 
@@ -112,7 +112,7 @@ def reconcile(label: str, sandbox: dict, stand_ins: psutil.Process, district: Di
 def poll(slug: str) -> None:
     """In a process of its own, as a polling run's extract task: the district's polling window; prints its cost."""
     from clever_attendance.pipeline import config, staging
-    from clever_attendance.pipeline.extract import extract
+    from clever_attendance.pipeline.extract_step import extract
     from clever_attendance.pipeline.window import trailing
 
     settings = config.load()
@@ -120,8 +120,8 @@ def poll(slug: str) -> None:
     window = trailing(datetime.fromisoformat(NOW), district.timezone, district.lookback_days)
     folder = staging.run_folder("bench_poll", slug, str(window), f"poll_{os.getpid()}")
     manifest = extract(district, window, folder, None, True, settings.chunk_days)
-    print(json.dumps({"window": manifest["window"], "seconds": manifest["seconds"], "records": manifest["records"],
-                      **manifest["clever"]}))
+    print(json.dumps({"window": str(manifest.window), "seconds": manifest.seconds, "records": manifest.records,
+                      **manifest.clever}))
 
 
 def timed_poll(slug: str) -> dict:
@@ -142,10 +142,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=183, help="reconcile_days")
     parser.add_argument("--preset", default="large", help="the sandbox's district preset")
     args = parser.parse_args()
-    from clever_attendance.sandbox.local_airflow import wait_for
-    from clever_attendance.sandbox.process import running_sandbox, touch_sync
-    from clever_attendance.sandbox.testing import copies_file
-    from clever_attendance.sandbox.wiring import airflow_env, prepare
+    from clever_attendance_sandbox.local_airflow import wait_for
+    from clever_attendance_sandbox.process import running_sandbox, touch_sync
+    from clever_attendance_sandbox.testing import copies_file
+    from clever_attendance_sandbox.wiring import airflow_env, prepare
 
     with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as tmp, \
             running_sandbox("--now", NOW, "--districts", f"{args.preset}*1", workdir=tmp) as sandbox:
@@ -158,7 +158,7 @@ def main() -> None:
 
         settings = config.load(districts)
         district = settings.districts[0]
-        stand_ins = next(p for p in psutil.Process().children() if "clever_attendance.sandbox" in p.cmdline())
+        stand_ins = next(p for p in psutil.Process().children() if "clever_attendance_sandbox" in p.cmdline())
         print(f"{args.preset} district, reconcile_days {args.days}, reconcile_share {settings.reconcile_share}, "
               f"sandbox clock {NOW}", flush=True)
         alone = timed_poll(district.slug)

@@ -2,7 +2,7 @@
 
 Stages the records and roster as the extract task would (not timed), in one raw file (the 12 school
 days in one chunk: the most the task ever holds at once), then, in a fresh process per run, times the
-transform task's own code (`reshape`: read, transform, write attendance.csv and rejects.csv) and
+transform task's own code (`transform_staged`: read, transform, write attendance.csv and rejects.csv) and
 prints records/s and the process's peak memory (ru_maxrss). Three runs; the median is the figure.
 """
 
@@ -28,19 +28,20 @@ NOW = datetime(2026, 11, 20, 23, tzinfo=UTC)
 
 def stage(folder: Path) -> Path:
     """The roster tables and one raw file of the 12 days, as the extract task writes them; returns the raw file."""
-    from clever_attendance.pipeline import records
-    from clever_attendance.pipeline.window import Window
-    from clever_attendance.sandbox.generator import PRESETS, District
+    from clever_attendance.contracts import Window
+    from clever_attendance.pipeline import staged_csv
+    from clever_attendance.pipeline.columns import CLEVER_FIELDS
+    from clever_attendance_sandbox.generator import PRESETS, District
 
     district = District(PRESETS["large"])
     days = [START + timedelta(days=i) for i in range(DAYS)]
     stream = (r for d in days for s in district.school_ids() for r in district.attendance(s, d, NOW))
     raw_file = folder / f"raw_{Window(days[0], days[-1])}.csv"
     with open(raw_file, "w", newline="", encoding="utf-8") as out:
-        records.write_records(islice(stream, RECORDS), records.CLEVER_FIELDS, out)
+        staged_csv.write_records(islice(stream, RECORDS), CLEVER_FIELDS, out)
     roster = {"students": district.students, "schools": district.schools, "sections": district.sections,
               "courses": district.courses}
-    records.write_roster(roster, lambda name: open(folder / f"{name}.csv", "w", newline="", encoding="utf-8"))
+    staged_csv.write_roster(roster, lambda name: open(folder / f"{name}.csv", "w", newline="", encoding="utf-8"))
     return raw_file
 
 
@@ -49,9 +50,11 @@ def measure(raw_file: Path) -> dict:
     import pandas as pd
     from airflow.sdk import ObjectStoragePath
 
+    from clever_attendance.contracts import Manifest, Window
     from clever_attendance.pipeline import config
-    from clever_attendance.pipeline.reshape import reshape
-    from clever_attendance.pipeline.schemas import CLEVER_FIELDS, CleverAttendance
+    from clever_attendance.pipeline.columns import CLEVER_FIELDS
+    from clever_attendance.pipeline.schemas import CleverAttendance
+    from clever_attendance.pipeline.transform_step import transform_staged
 
     district = config.load().district("springfield")
     started = time.perf_counter()
@@ -60,11 +63,12 @@ def measure(raw_file: Path) -> dict:
     CleverAttendance.validate(pd.DataFrame(columns=CLEVER_FIELDS, dtype="str"))
     ObjectStoragePath(raw_file).exists()
     warm_up = time.perf_counter() - started
-    manifest = {"folder": str(raw_file.parent), "raw_files": [str(raw_file)], "records": RECORDS}
+    window = Window.parse(raw_file.stem.removeprefix("raw_"))
+    manifest = Manifest(str(raw_file.parent), window, (str(raw_file),), RECORDS, 0, {}, None, {}, 0.0)
     started = time.perf_counter()
-    result = reshape(district, manifest)
+    result = transform_staged(district, manifest)
     elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "warm_up": warm_up, "counts": result["counts"],
+    return {"seconds": elapsed, "warm_up": warm_up, "counts": result.counts.to_xcom(),
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 

@@ -21,9 +21,9 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.generator import PRESETS, District
-from clever_attendance.sandbox.process import running_sandbox, set_faults
-from clever_attendance.sandbox.truth import HEADER, configured_truth
+from clever_attendance_sandbox.generator import PRESETS, District
+from clever_attendance_sandbox.process import running_sandbox, set_faults
+from clever_attendance_sandbox.truth import HEADER, configured_truth
 
 IMPORT_SECONDS = 10.0
 RUNS = 3

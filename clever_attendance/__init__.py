@@ -1,1 +1,2 @@
-"""Clever attendance into Safety Shield on Airflow 3: the provider (hooks, operator), the pipeline, the sandbox."""
+"""Clever attendance into Safety Shield on Airflow 3: the provider (hooks, operators, triggers), the pipeline, the
+ledger and the board. The sandbox is a distribution of its own (clever_attendance_sandbox, in sandbox/)."""

@@ -20,9 +20,9 @@ os.environ.setdefault("AIRFLOW__CORE__MAX_MAP_LENGTH", "10000")  # as the deploy
 
 import pytest
 
-from clever_attendance.sandbox.generator import PRESETS, District
-from clever_attendance.sandbox.process import running_sandbox, set_faults
-from clever_attendance.sandbox.testing import NOW, districts_variant
+from clever_attendance_sandbox.generator import PRESETS, District
+from clever_attendance_sandbox.process import running_sandbox, set_faults
+from clever_attendance_sandbox.testing import NOW, districts_variant
 
 SERVERS = {"sandbox", "airflow_db", "pipeline_env", "cluster", "smtp", "slack"}  # fixtures that start servers
 
@@ -77,7 +77,7 @@ def clever_conn(monkeypatch):
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated SQLite metadata database in the tests' Airflow home, with the pool the DAGs use."""
-    from clever_attendance.sandbox.wiring import prepare
+    from clever_attendance_sandbox.wiring import prepare
 
     prepare(dict(os.environ))
     return os.environ["AIRFLOW_HOME"]
@@ -94,7 +94,7 @@ def districts_file(tmp_path, monkeypatch):
 @pytest.fixture
 def pipeline_env(sandbox, airflow_db, districts_file, tmp_path, monkeypatch):
     """Connections to the sandbox and a private staging root, as the DAGs' tasks read them."""
-    from clever_attendance.sandbox.wiring import airflow_env
+    from clever_attendance_sandbox.wiring import airflow_env
 
     env = airflow_env(Path(airflow_db), sandbox, tmp_path / "staging")
     for name in ("AIRFLOW_CONN_CLEVER_DEFAULT", "AIRFLOW_CONN_SAFETY_SHIELD_DEFAULT", "ATTENDANCE_STAGING_URL"):
@@ -132,7 +132,7 @@ def smtp():
     """An aiosmtpd server on a free loopback port, and the smtp_default connection that points at it."""
     from aiosmtpd.controller import Controller
 
-    from clever_attendance.sandbox.local_airflow import free_port
+    from clever_attendance_sandbox.local_airflow import free_port
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())

@@ -9,13 +9,13 @@ from datetime import date
 import pytest
 
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.cluster import running_cluster
-from clever_attendance.sandbox.local_airflow import wait_for
-from clever_attendance.sandbox.process import running_sandbox, set_faults
-from clever_attendance.sandbox.testing import NOW, districts_variant
-from clever_attendance.sandbox.truth import configured_truth
-from clever_attendance.sandbox.upload_store import imported_rows
-from clever_attendance.sandbox.wiring import airflow_env
+from clever_attendance_sandbox.cluster import running_cluster
+from clever_attendance_sandbox.local_airflow import wait_for
+from clever_attendance_sandbox.process import running_sandbox, set_faults
+from clever_attendance_sandbox.testing import NOW, districts_variant
+from clever_attendance_sandbox.truth import configured_truth
+from clever_attendance_sandbox.upload_store import imported_rows
+from clever_attendance_sandbox.wiring import airflow_env
 
 pytestmark = pytest.mark.timeout(900)
 RUN = "celery_thursday"

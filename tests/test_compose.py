@@ -23,8 +23,8 @@ from cryptography.fernet import Fernet
 from clever_attendance.deploy_secrets import ADMIN_PASSWORD, FERNET_KEY, HOW, JWT_SECRET, generate, refusals
 from clever_attendance.pipeline import config
 from clever_attendance.pipeline.factory import POOL
-from clever_attendance.sandbox.testing import ROOT
-from clever_attendance.settings import MAX_MAP_LENGTH
+from clever_attendance.settings import CELERY_CONFIG, MAX_MAP_LENGTH
+from clever_attendance_sandbox.testing import ROOT
 
 TEXT = (ROOT / "docker-compose.yaml").read_text()
 COMPOSE = yaml.safe_load(TEXT)
@@ -50,6 +50,8 @@ def test_the_reference_topology_on_celery_postgres_and_redis():
             f"{name}: tasks of one run land on different workers, so staging must be shared"
         assert env["AIRFLOW__CORE__MAX_MAP_LENGTH"] == str(MAX_MAP_LENGTH), \
             f"{name}: a run maps one district group per district: Airflow's default 1,024 caps the fleet"
+        assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG, \
+            f"{name}: without it every task process imports pandas, pandera and the pipeline again"
 
 
 def test_every_mounted_folder_and_built_file_exists():
@@ -189,3 +191,21 @@ def test_the_sandbox_publishes_no_port_to_the_host():
     assert sorted(SERVICES["sandbox"]["expose"]) == [8081, 8082]
     assert {name: service["ports"] for name, service in SERVICES.items() if "ports" in service} == \
         {"airflow-apiserver": ["8080:8080"]}
+
+
+def test_the_airflow_image_holds_the_provider_alone_and_the_sandbox_service_its_own_image():
+    """The Dockerfile's stage `airflow` (every Airflow service) installs the provider and copies nothing of sandbox/;
+    its stage `sandbox` (the compose service alone) adds the distribution clever-attendance-sandbox, and runs it."""
+    code = "".join(line for line in (ROOT / "Dockerfile").read_text().splitlines(True) if not line.startswith("#"))
+    stages = dict(re.findall(r"^FROM \S+ AS (\w+)\n(.*?)(?=^FROM |\Z)", code, re.M | re.S))
+    assert set(stages) == {"airflow", "sandbox"}
+    assert "sandbox" not in stages["airflow"] and "pip install --no-cache-dir --no-deps -e /opt/airflow/project\n" \
+        in stages["airflow"]
+    assert "pip install --no-cache-dir --no-deps -e /opt/airflow/project/sandbox" in stages["sandbox"]
+    for name in AIRFLOW:
+        assert SERVICES[name]["build"] == {"context": ".", "target": "airflow"}, name
+    assert SERVICES["sandbox"]["build"] == {"context": ".", "target": "sandbox"}
+    assert SERVICES["sandbox"]["image"] != SERVICES["airflow-worker"]["image"]
+    assert SERVICES["sandbox"]["command"].startswith("python -m clever_attendance_sandbox serve ")
+    assert "./sandbox/clever_attendance_sandbox:/opt/airflow/project/sandbox/clever_attendance_sandbox:ro" \
+        in SERVICES["sandbox"]["volumes"]

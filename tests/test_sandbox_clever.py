@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from clever_attendance.sandbox.generator import attendance_key, is_school_day
-from clever_attendance.sandbox.process import move_clock, set_faults, touch_sync
-from clever_attendance.sandbox.testing import NOW, WEEK
+from clever_attendance_sandbox.generator import attendance_key, is_school_day
+from clever_attendance_sandbox.process import move_clock, set_faults, touch_sync
+from clever_attendance_sandbox.testing import NOW, WEEK
 
 
 def token(info: dict, slug: str) -> str:
@@ -283,7 +283,7 @@ def test_fault_broken_feeds_serve_a_school_all_absent_missing_or_partial(sandbox
     """A district's SFTP feed broken for one school and date: Clever serves what it got, as the truth holds it."""
     from dataclasses import replace
 
-    from clever_attendance.sandbox.faults import FeedBreak
+    from clever_attendance_sandbox.faults import FeedBreak
 
     district = districts["springfield"]
     first, second, third = district.school_ids()

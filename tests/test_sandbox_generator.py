@@ -6,9 +6,9 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 
-from clever_attendance.sandbox.generator import PRESETS, District, attendance_key, is_school_day
-from clever_attendance.sandbox.testing import NOW, WEEK
-from clever_attendance.sandbox.truth import ground_truth
+from clever_attendance_sandbox.generator import PRESETS, District, attendance_key, is_school_day
+from clever_attendance_sandbox.testing import NOW, WEEK
+from clever_attendance_sandbox.truth import ground_truth
 
 
 def test_same_seed_same_district_other_seed_other_district():

@@ -6,9 +6,9 @@ import time
 
 import requests
 
-from clever_attendance.sandbox.process import set_faults
-from clever_attendance.sandbox.truth import HEADER
-from clever_attendance.sandbox.upload_store import imported_rows, write_counts
+from clever_attendance_sandbox.process import set_faults
+from clever_attendance_sandbox.truth import HEADER
+from clever_attendance_sandbox.upload_store import imported_rows, write_counts
 
 HEAD = ",".join(HEADER) + "\n"
 ROW_A = "101,200417,09/02/2025,ATT_ModeDaily,,,,AE,Absent,,2025-09-02T15:04:05Z\n"

@@ -10,8 +10,8 @@ import sys
 import psutil
 import pytest
 
-from clever_attendance.sandbox.local_airflow import answers, free_port, wait_for
-from clever_attendance.sandbox.wiring import ROOT
+from clever_attendance_sandbox.local_airflow import answers, free_port, wait_for
+from clever_attendance_sandbox.wiring import ROOT
 
 
 def family(pid: int) -> set[psutil.Process]:
@@ -23,10 +23,26 @@ def family(pid: int) -> set[psutil.Process]:
         return set()
 
 
+def command_line(process: psutil.Process) -> str:
+    """A process's command line; empty once it has ended (a zombie has none)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return ""
+
+
+def alive(process: psutil.Process) -> bool:
+    """Running and not a zombie: a process that ended between two questions has ended."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.mark.timeout(420)
 def test_ctrl_c_on_make_up_stops_every_process_it_started(tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "clever_attendance.demo.up", "--port", str(port), "--clever-port",
+    command = [sys.executable, "-m", "clever_attendance_sandbox.demo.up", "--port", str(port), "--clever-port",
                str(free_port()), "--upload-port", str(free_port()), "--work", str(tmp_path / "up")]
     # a terminal's Ctrl-C goes to its foreground process group: here, a group of the test's own
     up = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -36,14 +52,13 @@ def test_ctrl_c_on_make_up_stops_every_process_it_started(tmp_path):
             seen.update(family(up.pid))
             if up.poll() is not None:
                 raise RuntimeError(f"make up exited {up.returncode}: {up.stdout.read().decode()[-2000:]}")
-            return answers(port) and any("scheduler" in " ".join(p.cmdline()) for p in seen if p.is_running())
+            return answers(port) and any("scheduler" in command_line(p) for p in seen)
         wait_for(f"make up's Airflow UI on port {port} and its scheduler", ready, 300)
         seen.update(family(up.pid))
         assert len(seen) > 5, "the sandbox, airflow standalone and its components"
         os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
         up.wait(60)
-        wait_for("every process make up started to end", lambda: not [p for p in seen if p.is_running()
-                                                                       and p.status() != psutil.STATUS_ZOMBIE], 60)
+        wait_for("every process make up started to end", lambda: not [p for p in seen if alive(p)], 60)
         assert up.returncode == 0
     finally:
         for process in family(up.pid) | seen:
@@ -57,9 +72,9 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
     """A service manager's SIGTERM reaches `make up` or `make cluster` alone: its `finally` still stops what it
     started (the same path as Ctrl-C above)."""
     done = tmp_path / "stopped"
-    script = (f"from clever_attendance.sandbox.local_airflow import interrupt_on_sigterm\n"
-              f"import time\ninterrupt_on_sigterm()\nprint('ready', flush=True)\n"
-              f"try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    pass\n"
+    script = (f"from clever_attendance_sandbox.local_airflow import interrupt_on_sigterm\n"
+              f"import time\ninterrupt_on_sigterm()\n"
+              f"try:\n    print('ready', flush=True)\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    pass\n"
               f"finally:\n    open({str(done)!r}, 'w').write('what it started is stopped')\n")
     command = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:

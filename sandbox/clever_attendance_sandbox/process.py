@@ -23,7 +23,7 @@ def running_sandbox(*args: str, workdir: str | None = None) -> Iterator[dict]:
     with tempfile.TemporaryDirectory(prefix="sandbox-", dir=workdir) as tmp:
         state = Path(tmp) / "sandbox.json"
         log = open(Path(tmp) / "sandbox.log", "wb")
-        cmd = [sys.executable, "-m", "clever_attendance.sandbox", "serve", "--state-file", str(state),
+        cmd = [sys.executable, "-m", "clever_attendance_sandbox", "serve", "--state-file", str(state),
                "--db", str(Path(tmp) / "safety-shield.sqlite"), *args]
         child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from clever_attendance.sandbox.truth import HEADER, row_order
+from clever_attendance_sandbox.truth import HEADER, row_order
 
 IDENTITY = ("SchoolID", "Student_Number", "Att_Date", "Att_Mode_Code", "Period", "Section_Number")
 MODES = {"ATT_ModeDaily", "ATT_ModeMeeting"}

@@ -1,4 +1,4 @@
-"""`python -m clever_attendance.sandbox serve` starts both stand-ins; `... truth` prints the ground truth."""
+"""`python -m clever_attendance_sandbox serve` starts both stand-ins; `... truth` prints the ground truth."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from clever_attendance.sandbox.faults import CleverFaults, UploadFaults
-from clever_attendance.sandbox.generator import PRESETS, District
-from clever_attendance.sandbox.server import serve
-from clever_attendance.sandbox.truth import HEADER, ground_truth
+from clever_attendance_sandbox.faults import CleverFaults, UploadFaults
+from clever_attendance_sandbox.generator import PRESETS, District
+from clever_attendance_sandbox.server import serve
+from clever_attendance_sandbox.truth import HEADER, ground_truth
 
 
 def _moment(text: str) -> datetime:
@@ -37,7 +37,7 @@ def _district_settings(path: str, slug: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clever_attendance.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m clever_attendance_sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="start the Clever and Safety Shield stand-ins (credentials are "
                               "generated, or taken from SANDBOX_CLEVER_CLIENT_ID, SANDBOX_CLEVER_CLIENT_SECRET "

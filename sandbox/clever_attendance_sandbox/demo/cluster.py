@@ -14,12 +14,12 @@ import sys
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from clever_attendance.demo.__main__ import check, last_school_day
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.cluster import running_cluster
-from clever_attendance.sandbox.local_airflow import interrupt_on_sigterm, wait_for
-from clever_attendance.sandbox.process import running_sandbox
-from clever_attendance.sandbox.wiring import ROOT, airflow_env
+from clever_attendance_sandbox.cluster import running_cluster
+from clever_attendance_sandbox.demo.__main__ import check, last_school_day
+from clever_attendance_sandbox.local_airflow import interrupt_on_sigterm, wait_for
+from clever_attendance_sandbox.process import running_sandbox
+from clever_attendance_sandbox.wiring import ROOT, airflow_env
 
 WORK = ROOT / ".demo" / "cluster"
 RUN = "cluster_demo"

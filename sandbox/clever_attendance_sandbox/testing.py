@@ -7,7 +7,7 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from clever_attendance.sandbox.wiring import ROOT
+from clever_attendance_sandbox.wiring import ROOT
 
 # Friday 2026-11-20, after the district's last upload of the day
 NOW = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
@@ -25,11 +25,11 @@ def districts_variant(path: Path, **changes: str) -> Path:
 
 
 def copies_file(path: Path, count: int, preset: str = "tiny", **defaults: object) -> Path:
-    """A districts file of `count` copies of a sandbox preset (`python -m clever_attendance.sandbox serve
+    """A districts file of `count` copies of a sandbox preset (`python -m clever_attendance_sandbox serve
     --districts tiny*N`), with the shipped defaults (some changed: key=new value), written to `path`."""
     import yaml
 
-    from clever_attendance.sandbox.generator import District, presets
+    from clever_attendance_sandbox.generator import District, presets
 
     shipped = yaml.safe_load((ROOT / "include" / "districts.yaml").read_text())
     districts = [{"slug": spec.slug, "name": spec.name, "clever_district_id": District(spec).id,

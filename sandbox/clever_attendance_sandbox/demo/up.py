@@ -17,12 +17,12 @@ from datetime import time as clock
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from clever_attendance.demo.__main__ import last_school_day
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.local_airflow import LocalAirflow, interrupt_on_sigterm, serving_env, stop
-from clever_attendance.sandbox.process import running_sandbox
-from clever_attendance.sandbox.wiring import AIRFLOW, ROOT, airflow, airflow_env, prepare
 from clever_attendance.settings import DAILY
+from clever_attendance_sandbox.demo.__main__ import last_school_day
+from clever_attendance_sandbox.local_airflow import LocalAirflow, interrupt_on_sigterm, serving_env, stop
+from clever_attendance_sandbox.process import running_sandbox
+from clever_attendance_sandbox.wiring import AIRFLOW, ROOT, airflow, airflow_env, prepare
 
 WORK = ROOT / ".demo" / "up"
 PASSWORD_WAIT = 180

@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from clever_attendance import deploy_secrets
-from clever_attendance.sandbox.local_airflow import (
+from clever_attendance_sandbox.local_airflow import (
     LocalAirflow,
     answers,
     free_port,
@@ -26,7 +26,7 @@ from clever_attendance.sandbox.local_airflow import (
     stop,
     wait_for,
 )
-from clever_attendance.sandbox.wiring import AIRFLOW, prepare
+from clever_attendance_sandbox.wiring import AIRFLOW, prepare
 
 REDIS = os.environ.get("ATTENDANCE_TEST_REDIS", "redis://127.0.0.1:6379")
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
@@ -92,7 +92,7 @@ def running_cluster(env: dict[str, str], workdir: Path, workers: int = 2) -> Ite
                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + url.replace("+psycopg2", ""),
                deploy_secrets.JWT_SECRET: fresh[deploy_secrets.JWT_SECRET],
                deploy_secrets.FERNET_KEY: fresh[deploy_secrets.FERNET_KEY],
-               "AIRFLOW__CORE__HOSTNAME_CALLABLE": "clever_attendance.sandbox.cluster.hostname",
+               "AIRFLOW__CORE__HOSTNAME_CALLABLE": "clever_attendance_sandbox.cluster.hostname",
                "AIRFLOW__CORE__AUTH_MANAGER": FAB,
                "AIRFLOW_CONN_ATTENDANCE_LEDGER": ledger_connection(ledger)}
         prepare(env)

@@ -14,12 +14,12 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.generator import PRESETS, District, is_school_day
-from clever_attendance.sandbox.process import running_sandbox
-from clever_attendance.sandbox.truth import configured_truth
-from clever_attendance.sandbox.upload_store import imported_rows, write_counts
-from clever_attendance.sandbox.wiring import ROOT, airflow, airflow_env, prepare
 from clever_attendance.settings import LEDGER_FILE
+from clever_attendance_sandbox.generator import PRESETS, District, is_school_day
+from clever_attendance_sandbox.process import running_sandbox
+from clever_attendance_sandbox.truth import configured_truth
+from clever_attendance_sandbox.upload_store import imported_rows, write_counts
+from clever_attendance_sandbox.wiring import ROOT, airflow, airflow_env, prepare
 
 WORK = ROOT / ".demo"
 

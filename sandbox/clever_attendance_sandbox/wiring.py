@@ -15,7 +15,8 @@ from pathlib import Path
 
 from clever_attendance import settings
 
-ROOT = Path(__file__).resolve().parents[2]  # the project: dags/, plugins/, include/ (an editable install)
+ROOT = Path(__file__).resolve().parents[2]  # the repository (sandbox/clever_attendance_sandbox/ in it, installed
+# editable): dags/, plugins/, include/
 AIRFLOW = str(Path(sys.executable).parent / "airflow")  # the CLI of this environment's Airflow
 POOL = (settings.POOL, str(settings.POOL_SLOTS),
         "Concurrent Clever extractions (each reads up to max_concurrency schools at once)")
@@ -33,6 +34,9 @@ def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path |
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CORE__MAX_MAP_LENGTH": str(settings.MAX_MAP_LENGTH),
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join(settings.TASK_PRELOAD),
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": settings.CELERY_CONFIG,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn or f"sqlite:///{home}/airflow.db",
         "ATTENDANCE_STAGING_URL": str(staging),
         "AIRFLOW_CONN_CLEVER_DEFAULT": json.dumps({

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clever_attendance.sandbox.wiring import ROOT
+from clever_attendance_sandbox.wiring import ROOT
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # this machine's network is closed: without these Chromium spends its start looking for Google's services

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from clever_attendance.sandbox.generator import District
+from clever_attendance_sandbox.generator import District
 
 HEADER = ("SchoolID", "Student_Number", "Att_Date", "Att_Mode_Code", "Period", "Course_Number",
           "Section_Number", "Att_Code", "Presence_Status_CD", "Att_Comment", "Last_Modified")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clever_attendance.sandbox.wiring import AIRFLOW, airflow, prepare
+from clever_attendance_sandbox.wiring import AIRFLOW, airflow, prepare
 
 
 def free_port() -> int:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from clever_attendance.sandbox.faults import Dice, UploadFaults
-from clever_attendance.sandbox.upload_store import FileRefusedError, Store, imported_rows, validate
+from clever_attendance_sandbox.faults import Dice, UploadFaults
+from clever_attendance_sandbox.upload_store import FileRefusedError, Store, imported_rows, validate
 
 CSV_TYPES = {"text/csv", "application/csv"}
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import uvicorn
 
-from clever_attendance.sandbox import clever_api, upload_api
-from clever_attendance.sandbox.faults import CleverFaults, UploadFaults
-from clever_attendance.sandbox.generator import District, iso_z, presets
+from clever_attendance_sandbox import clever_api, upload_api
+from clever_attendance_sandbox.faults import CleverFaults, UploadFaults
+from clever_attendance_sandbox.generator import District, iso_z, presets
 
 
 def _server(app, host: str, port: int) -> uvicorn.Server:

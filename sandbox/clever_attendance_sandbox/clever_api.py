@@ -18,8 +18,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from clever_attendance.sandbox.faults import CleverFaults, Dice, delay
-from clever_attendance.sandbox.generator import RETENTION_DAYS, District, attendance_key, iso_z
+from clever_attendance_sandbox.faults import CleverFaults, Dice, delay
+from clever_attendance_sandbox.generator import RETENTION_DAYS, District, attendance_key, iso_z
 
 ATTENDANCE_MAX_LIMIT = 1_000
 STATUSES = {"present", "absent", "tardy"}

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
-from clever_attendance.sandbox.faults import FeedBreak
+from clever_attendance_sandbox.faults import FeedBreak
 
 RETENTION_DAYS = 183  # Clever keeps attendance six months after its date
 NO_ID = "0" * 24

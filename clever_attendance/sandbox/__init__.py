@@ -1,1 +1,0 @@
-"""Local stand-ins for Clever's API and Safety Shield's dataFileUpload API."""
