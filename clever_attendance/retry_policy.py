@@ -2,10 +2,11 @@
 
 Three layers can retry, and each asks this module instead of deciding for itself:
 
-1. **Inside a hook**, one HTTP call at a time: `clever_answer` and `safety_shield_answer` say what a hook does
-   with a status (wait for the rate limit, back off, look the token up again, ask for a smaller page); a
-   network fault (`NETWORK_ERRORS`) backs off. When the hook's own bound runs out it raises an error of
-   `clever_attendance.errors`.
+1. **Inside a hook**, one HTTP call at a time: `clever_action` says what both Clever clients (`CleverHook`
+   and the asynchronous reader of `last_attendance_sync`) do with an answer or a network fault (read it, wait
+   for the rate limit, back off, look the token up again, ask for a smaller page, or raise which error), and
+   `safety_shield_answer` what `SafetyShieldHook` does with a status; a network fault backs off. When the
+   hook's own bound runs out it raises an error of `clever_attendance.errors`.
 2. **Airflow's task retries** (`task_retries`, exponential backoff from `retry_delay_seconds`): every task
    carries `task_policy()`, Airflow 3.3's `ExceptionRetryPolicy` built from `RULES`, so only failures marked
    `RETRY` there are tried again.
@@ -17,8 +18,11 @@ Three layers can retry, and each asks this module instead of deciding for itself
 
 from __future__ import annotations
 
+import json
 import random
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import requests
@@ -28,6 +32,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout
 from clever_attendance.errors import (
     CleverAuthError,
     CleverContractError,
+    CleverError,
     CleverUnavailableError,
     ConfigError,
     GuardError,
@@ -39,6 +44,7 @@ from clever_attendance.errors import (
     SafetyShieldRowsRejectedError,
     SafetyShieldUnavailableError,
 )
+from clever_attendance.hooks.ratelimit import retry_at
 
 # --- 1. inside a hook -------------------------------------------------------------------------------------------
 
@@ -46,6 +52,7 @@ from clever_attendance.errors import (
 class InHook(Enum):
     """What a hook does with one answer of a service."""
 
+    READ = "read: the answer is what was asked for"
     BACKOFF = "retried in the hook: exponential backoff with jitter, up to the connection's max_retries"
     WAIT = "retried in the hook after the service's own wait (rate-limit reset or Retry-After)"
     REFRESH_TOKEN = "retried in the hook once, with the district token looked up again"
@@ -60,15 +67,127 @@ NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exception
 MAX_429_WAITS = 30
 """A Clever rate-limit storm longer than this many waits is an outage, not a limit: CleverUnavailableError."""
 
+WAIT_JITTER = 0.5
+"""Up to this many seconds added to a 429's wait, so that the callers it stopped do not come back at once."""
+
 # Clever's documented API: 429 waits for the reset; 500-504 back off; 401 looks the token up again once;
-# 413 (page too large) lowers `limit`; 400, 403, 404, 501 and anything else raise.
+# 413 (page too large) lowers `limit`; 403 is an auth error; 400, 404, 501 and anything else break the contract.
 _CLEVER = {429: InHook.WAIT, 401: InHook.REFRESH_TOKEN, 413: InHook.SMALLER_PAGE,
            **dict.fromkeys((500, 502, 503, 504), InHook.BACKOFF)}
 
 
-def clever_answer(status: int) -> InHook:
-    """What CleverHook does with an answer of this status (200 is read, not asked about)."""
-    return _CLEVER.get(status, InHook.RAISE)
+@dataclass(frozen=True)
+class CleverAnswer:
+    """One HTTP answer of Clever, as `clever_action` reads it: `body` is the JSON it parsed to, if `is_json`."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: object = None
+    is_json: bool = False
+
+    @classmethod
+    def read(cls, status: int, headers: Mapping[str, str], content: bytes) -> CleverAnswer:
+        """The answer with its body parsed: the one JSON reading of both Clever clients."""
+        try:
+            return cls(status, headers, json.loads(content), True)
+        except ValueError:  # not JSON, or not UTF-8
+            return cls(status, headers)
+
+
+@dataclass(frozen=True)
+class CleverCall:
+    """One Clever request, and what its tries went through so far."""
+
+    district: str
+    step: str  # what an error names: "GET <path>", never the query (cursors carry student ids)
+    max_retries: int  # the connection's: failures backed off before the call gives up
+    backoff: float  # the connection's backoff_seconds
+    can_refresh: bool  # app credentials: the district token can be looked up again
+    limit: int | None = None  # the page size asked for; None when the request reads no list
+    failures: int = 0  # network faults, 5xx and unreadable 200s so far
+    waits: int = 0  # 429s waited out so far
+    refreshed: bool = False  # the district token was looked up again already
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a Clever client does next, and `call`, the state it goes on with."""
+
+    do: InHook  # READ, WAIT, BACKOFF, REFRESH_TOKEN, SMALLER_PAGE or RAISE
+    call: CleverCall
+    seconds: float = 0.0  # WAIT and BACKOFF: how long before the next try
+    body: dict | None = None  # READ: the JSON object Clever answered
+    error: CleverError | None = None  # RAISE
+    why: str = ""  # what went wrong, for the log: "HTTP 503", "ConnectError", "invalid JSON"
+
+
+def clever_action(call: CleverCall, answer: CleverAnswer | Exception, now: float) -> Action:
+    """What to do with Clever's answer to `call` (or the network error that stopped it) at Unix time `now`.
+
+    answer                                     action ("then": once the call's max_retries are spent)
+    200 with a JSON object                     READ it
+    200 with other JSON (list, string, null)   RAISE CleverContractError
+    200 whose body is not JSON                 BACKOFF, like a body cut short; then RAISE CleverContractError
+    network error (refused, reset, timed out,  BACKOFF; then RAISE CleverUnavailableError
+      body cut short)
+    500, 502, 503, 504                         BACKOFF; then RAISE CleverUnavailableError
+    429                                        WAIT for Retry-After, else the exhausted bucket's reset, plus up to
+                                                 WAIT_JITTER; after MAX_429_WAITS waits, RAISE CleverUnavailableError
+    401                                        REFRESH_TOKEN once when the token comes from app credentials;
+                                                 then (or with a token held directly) RAISE CleverAuthError
+    403                                        RAISE CleverAuthError
+    413 to a list asked with a limit over 1    SMALLER_PAGE: half the limit
+    anything else (400, 404, 501, another      RAISE CleverContractError, quoting Clever's message
+      2xx or 3xx, a 413 that cannot shrink)
+
+    Network errors, 5xx and unreadable 200s spend one budget, `max_retries`. No I/O: the only randomness
+    is the jitter of the waits.
+    """
+    if isinstance(answer, Exception):
+        return _backoff(call, type(answer).__name__, CleverUnavailableError)
+    status = answer.status
+    if status == 200:
+        if not answer.is_json:
+            return _backoff(call, "invalid JSON", CleverContractError, "the answer is not JSON")
+        if not isinstance(answer.body, dict):
+            return _raise(call, CleverContractError, "the answer is not a JSON object")
+        return Action(InHook.READ, call, body=answer.body)
+    kind = _CLEVER.get(status, InHook.RAISE)
+    if kind is InHook.BACKOFF:
+        return _backoff(call, f"HTTP {status}", CleverUnavailableError)
+    if kind is InHook.WAIT:
+        if call.waits >= MAX_429_WAITS:
+            return _raise(call, CleverUnavailableError, f"still rate-limited after {MAX_429_WAITS} waits")
+        seconds = max(0.0, retry_at(answer.headers, now) - now) + random.uniform(0, WAIT_JITTER)
+        return Action(InHook.WAIT, replace(call, waits=call.waits + 1), seconds=seconds, why="HTTP 429")
+    if kind is InHook.REFRESH_TOKEN and call.can_refresh and not call.refreshed:
+        return Action(InHook.REFRESH_TOKEN, replace(call, refreshed=True), why="HTTP 401")
+    if kind is InHook.SMALLER_PAGE and call.limit is not None and call.limit > 1:
+        return Action(InHook.SMALLER_PAGE, call, why="HTTP 413")
+    if status in (401, 403):
+        return _raise(call, CleverAuthError, f"HTTP {status}: token refused")
+    return _raise(call, CleverContractError, f"HTTP {status}: {_message(answer)}")
+
+
+def _backoff(call: CleverCall, why: str, spent: type[CleverError], detail: str = "") -> Action:
+    """Back off, or once the call's max_retries are spent raise `spent` (with `detail`, else what failed)."""
+    if call.failures >= call.max_retries:
+        return _raise(call, spent, detail or f"{why}, {call.failures + 1} attempts")
+    return Action(InHook.BACKOFF, replace(call, failures=call.failures + 1),
+                  seconds=backoff_seconds(call.backoff, call.failures), why=why)
+
+
+def _raise(call: CleverCall, error: type[CleverError], detail: str) -> Action:
+    return Action(InHook.RAISE, call, error=error(call.district, call.step, detail))
+
+
+def _message(answer: CleverAnswer) -> str:
+    """Clever's own error message, short and printable; an HTML body (wrong token type) is named, not quoted."""
+    if not answer.is_json:
+        return "non-JSON body" + (" (HTML)" if "html" in answer.headers.get("content-type", "") else "")
+    message = answer.body.get("message") if isinstance(answer.body, dict) else None
+    # it lands in logs and failure notices: no line breaks, escapes or lone surrogates from Clever
+    return re.sub(r"[^\x20-\x7e]", "?", message[:200]) if isinstance(message, str) else ""
 
 
 def safety_shield_answer(status: int) -> InHook:

@@ -10,8 +10,10 @@ import requests
 
 from clever_attendance.errors import CleverAuthError, CleverContractError, CleverUnavailableError
 from clever_attendance.hooks.clever import CleverHook
-from clever_attendance.sandbox.process import set_faults
-from clever_attendance.sandbox.testing import NOW, WEEK
+from clever_attendance.hooks.clever_tokens import district_tokens, token_list_request, token_of
+from clever_attendance.retry_policy import CleverAnswer
+from clever_attendance_sandbox.process import set_faults
+from clever_attendance_sandbox.testing import NOW, WEEK
 
 
 def expected(district, start=WEEK[0], end=WEEK[1]) -> list[list[dict]]:
@@ -179,3 +181,52 @@ def test_logs_carry_no_student_data_or_tokens(sandbox, districts, clever_conn, c
         for secret in (student["id"], student["roles"]["student"]["student_number"], student["name"]["last"]):
             assert not secret or secret not in text
     assert sandbox["clever_client_secret"] not in text and "Bearer" not in text
+
+
+# --- the token lookup both Clever clients share, without a server --------------------------------------------------
+
+
+def tokens(status: int, content: bytes) -> dict[str, object]:
+    return district_tokens(CleverAnswer.read(status, {}, content), "d1")
+
+
+def test_the_token_list_request_names_the_district_only_when_asked():
+    assert token_list_request("https://clever.com", "id", "secret") == {
+        "url": "https://clever.com/oauth/tokens", "params": {"owner_type": "district"}, "auth": ("id", "secret")}
+    assert token_list_request("https://clever.com", "id", "secret", "d1")["params"] == {
+        "owner_type": "district", "district": "d1"}
+
+
+def test_the_token_list_is_read_into_each_districts_first_token():
+    listed = (b'{"data": [{"owner": {"type": "district", "id": "d1"}, "access_token": "t1"},'
+              b'{"owner": {"type": "district", "id": "d2"}, "access_token": "t2"},'
+              b'{"owner": {"type": "district", "id": "d1"}, "access_token": "t1-later"}]}')
+    assert tokens(200, listed) == {"d1": "t1", "d2": "t2"}
+    assert token_of(tokens(200, listed), "d2") == "t2"
+
+
+@pytest.mark.parametrize("status, content, error, detail", [
+    (401, b'{"error": "invalid_client"}', CleverAuthError, "HTTP 401: app credentials refused"),
+    (403, b"", CleverAuthError, "HTTP 403: app credentials refused"),
+    (503, b"", CleverUnavailableError, "HTTP 503"),
+    (200, b'{"data": [{"owner": "d1", "access_token": "t1"}]}', CleverContractError,
+     "the answer is not a list of tokens"),
+    (200, b'{"data": {"d1": "t1"}}', CleverContractError, "the answer is not a list of tokens"),
+    (200, b'{"data": [{"owner": {"id": "d1"}}]}', CleverContractError, "the answer is not a list of tokens"),
+    (200, b'{"data": [{"owner": {"id": "d1"}', CleverContractError, "the answer is not a list of tokens"),
+])
+def test_a_token_list_clever_refuses_or_breaks_is_its_clever_error(status, content, error, detail):
+    with pytest.raises(error) as raised:
+        tokens(status, content)
+    assert (raised.value.district, raised.value.step, raised.value.detail) == (
+        "d1", "looking up the district token", detail)
+
+
+def test_no_list_at_all_is_unavailable_and_a_missing_or_odd_token_names_the_district():
+    with pytest.raises(CleverUnavailableError, match="ConnectionError"):
+        district_tokens(requests.ConnectionError("refused"), "d1")
+    with pytest.raises(CleverAuthError, match="is the app shared with the district"):
+        token_of({"d2": "t2"}, "d1")
+    for odd in ("two words", "", 42, "t\r\n"):
+        with pytest.raises(CleverContractError, match="not a bearer token"):
+            token_of({"d1": odd}, "d1")

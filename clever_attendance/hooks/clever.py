@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -17,23 +16,22 @@ import requests
 from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
-from clever_attendance.errors import CleverAuthError, CleverContractError, CleverError, CleverUnavailableError
+from clever_attendance.errors import CleverAuthError, CleverContractError, CleverError
+from clever_attendance.hooks.clever_tokens import district_tokens, token_list_request, token_of
 from clever_attendance.hooks.connection import base_url
-from clever_attendance.hooks.ratelimit import RateLimiter, retry_at
+from clever_attendance.hooks.ratelimit import RateLimiter
+from clever_attendance.pipeline.columns import CLEVER_OPTIONAL as OPTIONAL
+from clever_attendance.pipeline.columns import CLEVER_REQUIRED as REQUIRED
 from clever_attendance.provider import read_extras, ui_field_behaviour
-from clever_attendance.retry_policy import MAX_429_WAITS, NETWORK_ERRORS, InHook, backoff_seconds, clever_answer
+from clever_attendance.retry_policy import NETWORK_ERRORS, CleverAnswer, CleverCall, InHook, clever_action
 from clever_attendance.settings import CLEVER_CONN_ID, CLEVER_CONN_TYPE
 
 API = "/v3.1"
 ROSTER_LIMIT = 10_000
 ATTENDANCE_LIMIT = 1_000
-REQUIRED = ("attendance_date", "attendance_status", "attendance_type", "created", "last_modified",
-            "district_id", "school_id", "student_id")
-OPTIONAL = ("section_id", "excuse_code", "sis_id")
 # a link the hook may follow: a path on the API host, in URL characters only (no `//host`, no backslash,
 # no whitespace); the district's token goes with it
 LINK_PATH = re.compile(r"/(?!/)[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,4096}")
-TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # what an Authorization header may carry
 
 
 @dataclass
@@ -128,31 +126,19 @@ class CleverHook(BaseHook):
             if not self.client_id:
                 self._token = self.secret  # a district token held directly
                 return self._token
-            step = "looking up the district token"
-            try:
-                answer = self._tokens(district=self.district_id)
-            except NETWORK_ERRORS as exc:
-                raise CleverUnavailableError(self.district_id, step, type(exc).__name__) from None
-            if answer.status_code in (401, 403):
-                raise CleverAuthError(self.district_id, step, f"HTTP {answer.status_code}: app credentials refused")
-            if answer.status_code != 200:
-                raise CleverUnavailableError(self.district_id, step, f"HTTP {answer.status_code}")
-            try:
-                tokens = [t["access_token"] for t in answer.json()["data"] if t["owner"]["id"] == self.district_id]
-            except (ValueError, KeyError, TypeError):
-                raise CleverContractError(self.district_id, step, "the answer is not a list of tokens") from None
-            if not tokens:
-                raise CleverAuthError(self.district_id, step,
-                                      "Clever has no token: is the app shared with the district?")
-            if not isinstance(tokens[0], str) or not TOKEN.fullmatch(tokens[0]):
-                raise CleverContractError(self.district_id, step, "the district token is not a bearer token")
-            self._token = tokens[0]
+            tokens = district_tokens(self._token_list(self.district_id), self.district_id)
+            self._token = token_of(tokens, self.district_id)
             return self._token
 
-    def _tokens(self, **params: str) -> requests.Response:
-        """Clever's list of the app's district tokens (of one district with `district=`), by client credentials."""
-        return self.get_conn().get(f"{self.oauth_url}/oauth/tokens", auth=(self.client_id, self.secret),
-                                   params={"owner_type": "district", **params}, timeout=self.timeout)
+    def _token_list(self, district: str | None = None) -> CleverAnswer | Exception:
+        """Clever's answer to the list of the app's district tokens (only `district`'s when given), or the
+        network error that stopped it."""
+        try:
+            answer = self.get_conn().get(**token_list_request(self.oauth_url, self.client_id, self.secret, district),
+                                         timeout=self.timeout)
+        except NETWORK_ERRORS as exc:
+            return exc
+        return CleverAnswer.read(answer.status_code, answer.headers, answer.content)
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap real call, for the Connections form's Test button; the answer never holds a secret."""
@@ -161,79 +147,56 @@ class CleverHook(BaseHook):
             if not self.client_id:  # a district token: the districts it sees
                 seen = [item["data"].get("name") for item in self._get(f"{API}/districts").get("data", [])]
                 return True, f"Clever accepted the district token: it sees {', '.join(map(str, seen)) or 'no district'}"
-            answer = self._tokens()
+            answer = self._token_list()
+            if isinstance(answer, Exception):
+                return False, f"Clever did not answer at {self.oauth_url}: {type(answer).__name__}"
+            if answer.status != 200:
+                return False, (f"Clever refused the app's client id and secret (HTTP {answer.status}) "
+                               f"at {self.oauth_url}/oauth/tokens")
+            shared = len(district_tokens(answer, self.district_id))
         except CleverError as error:
             return False, (f"Clever connection {self.clever_conn_id!r}: {error.category} during {error.step}: "
                            f"{error.detail}")
-        except NETWORK_ERRORS as error:
-            return False, f"Clever did not answer at {self.oauth_url}: {type(error).__name__}"
-        if answer.status_code != 200:
-            return False, (f"Clever refused the app's client id and secret (HTTP {answer.status_code}) "
-                           f"at {self.oauth_url}/oauth/tokens")
-        shared = len(answer.json().get("data", []))
         return True, f"Clever accepted the app's client id and secret: {shared} district(s) share data with the app"
 
     # one request ---------------------------------------------------------------------------
 
-    def _get(self, path_and_query: str) -> dict:
-        """GET one page: rate-limited, retried by the rules of docs/clever-api.md."""
+    def _get(self, path_and_query: str, limit: int | None = None) -> dict:
+        """GET one JSON object (a page of `limit` items, when given): rate-limited, each answer done as
+        `clever_action` says."""
         session = self.get_conn()
-        step = "GET " + urlsplit(path_and_query).path  # never the query: cursors carry student ids
-        refreshed = False
-        failures = throttles = 0
+        call = CleverCall(self.district_id, "GET " + urlsplit(path_and_query).path, self.max_retries,
+                          self.backoff, can_refresh=bool(self.client_id), limit=limit)
         while True:
             self.stats.add(waited_seconds=self.limiter.acquire(), requests=1)
             token = self._district_token()
             try:
-                answer = session.get(self.base_url + path_and_query, timeout=self.timeout,
-                                     headers={"Authorization": f"Bearer {token}"})
+                response = session.get(self.base_url + path_and_query, timeout=self.timeout,
+                                       headers={"Authorization": f"Bearer {token}"})
             except NETWORK_ERRORS as exc:
-                failures = self._backoff(failures, step, type(exc).__name__)
-                continue
-            self.limiter.observe(answer.headers)
-            status = answer.status_code
-            if status == 200:
-                try:
-                    body = answer.json()
-                except ValueError:
-                    if failures >= self.max_retries:
-                        raise CleverContractError(self.district_id, step, "the answer is not JSON") from None
-                    failures = self._backoff(failures, step, "invalid JSON")
-                    continue
-                if not isinstance(body, dict):
-                    raise CleverContractError(self.district_id, step, "the answer is not a JSON object")
-                return body
-            action = clever_answer(status)
-            if action is InHook.WAIT:
-                throttles += 1
-                if throttles > MAX_429_WAITS:
-                    raise CleverUnavailableError(self.district_id, step,
-                                                 f"still rate-limited after {MAX_429_WAITS} waits")
-                until = retry_at(answer.headers, time.time()) + random.uniform(0, 0.5)
-                self.limiter.pause_until(until)
+                answer: CleverAnswer | Exception = exc
+            else:
+                self.limiter.observe(response.headers)
+                answer = CleverAnswer.read(response.status_code, response.headers, response.content)
+            action = clever_action(call, answer, time.time())
+            call = action.call
+            if action.do is InHook.READ:
+                return action.body
+            if action.do is InHook.RAISE:
+                raise action.error
+            if action.do is InHook.SMALLER_PAGE:
+                raise _LimitTooLargeError
+            if action.do is InHook.WAIT:  # every thread of the hook waits: they share the token
+                self.limiter.pause_until(time.time() + action.seconds)
                 self.stats.add(throttled=1)
-            elif action is InHook.REFRESH_TOKEN and not refreshed and self.client_id:
+            elif action.do is InHook.REFRESH_TOKEN:
                 self.log.info("Clever district %s: token refused, looking it up again", self.district_id)
                 self._district_token(refresh=True)
-                refreshed = True
-            elif action is InHook.SMALLER_PAGE:
-                raise _LimitTooLargeError
-            elif action is InHook.BACKOFF:
-                failures = self._backoff(failures, step, f"HTTP {status}")
-            elif status in (401, 403):
-                raise CleverAuthError(self.district_id, step, f"HTTP {status}: token refused")
-            else:
-                raise CleverContractError(self.district_id, step, f"HTTP {status}: {_message(answer)}")
-
-    def _backoff(self, failures: int, step: str, why: str) -> int:
-        if failures >= self.max_retries:
-            raise CleverUnavailableError(self.district_id, step, f"{why}, {failures + 1} attempts")
-        delay = backoff_seconds(self.backoff, failures)
-        self.log.warning("Clever district %s: %s on %s; retry %d in %.1fs", self.district_id, why, step,
-                         failures + 1, delay)
-        self.stats.add(retries=1, waited_seconds=delay)
-        time.sleep(delay)
-        return failures + 1
+            else:  # BACKOFF
+                self.log.warning("Clever district %s: %s on %s; retry %d in %.1fs", self.district_id, action.why,
+                                 call.step, call.failures, action.seconds)
+                self.stats.add(retries=1, waited_seconds=action.seconds)
+                time.sleep(action.seconds)
 
     # listings -------------------------------------------------------------------------------
 
@@ -242,9 +205,9 @@ class CleverHook(BaseHook):
         uri = f"{path}?{urlencode({**params, 'limit': limit})}"
         while True:
             try:
-                body = self._get(uri)
+                body = self._get(uri, limit)
             except _LimitTooLargeError:
-                limit = max(1, limit // 2)
+                limit //= 2
                 uri = _with_limit(uri, limit)
                 self.log.info("Clever district %s: page size refused, now %d", self.district_id, limit)
                 continue
@@ -347,14 +310,3 @@ def _with_limit(uri: str, limit: int) -> str:
     query = dict(parse_qsl(parts.query))
     query["limit"] = str(limit)
     return f"{parts.path}?{urlencode(query)}"
-
-
-def _message(answer: requests.Response) -> str:
-    """Clever's own error message, short and printable; an HTML body (wrong token type) is named, not quoted."""
-    try:
-        body = answer.json()
-    except ValueError:
-        return "non-JSON body" + (" (HTML)" if "html" in answer.headers.get("content-type", "") else "")
-    message = body.get("message") if isinstance(body, dict) else None
-    # it lands in logs and failure notices: no line breaks, escapes or lone surrogates from Clever
-    return re.sub(r"[^\x20-\x7e]", "?", message[:200]) if isinstance(message, str) else ""

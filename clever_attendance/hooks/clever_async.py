@@ -1,8 +1,9 @@
-"""Clever's `last_attendance_sync` of many districts at once: one asynchronous request per district.
+"""The asynchronous Clever client that reads `last_attendance_sync` of many districts: one request per district.
 
 What a poll with nothing new costs, and what the watcher in the triggerer asks every minute, so it runs
 on one event loop (the triggerer's, or `asyncio.run` in the check task) and never holds a thread per
-district.
+district. It answers as `CleverHook` does: the same retry policy (`retry_policy.clever_action`) and the
+same token lookup (`hooks.clever_tokens`), over httpx instead of requests.
 """
 
 from __future__ import annotations
@@ -14,25 +15,23 @@ import time
 import httpx
 from airflow.sdk import Connection
 
-from clever_attendance.errors import CleverAuthError, CleverContractError, CleverError, CleverUnavailableError
+from clever_attendance.errors import CleverContractError, CleverError
+from clever_attendance.hooks.clever_tokens import district_tokens, token_list_request, token_of
 from clever_attendance.hooks.connection import base_url
-from clever_attendance.hooks.ratelimit import retry_at
 from clever_attendance.provider import read_extras
-from clever_attendance.retry_policy import MAX_429_WAITS, InHook, backoff_seconds, clever_answer
+from clever_attendance.retry_policy import CleverAnswer, CleverCall, InHook, clever_action
 from clever_attendance.settings import CHECK_CONCURRENCY, CLEVER_CONN_TYPE
 
 log = logging.getLogger(__name__)
-TRANSIENT = (httpx.TransportError,)  # refused, reset, timed out: backed off like the hook's NETWORK_ERRORS
+TRANSIENT = (httpx.TransportError,)  # refused, reset, timed out, cut short: httpx's NETWORK_ERRORS
 
 
-class SyncReader:
+class LastSyncReader:
     """The districts of one Clever connection: each read with its own token, `CHECK_CONCURRENCY` at a time.
 
     With the app's client id and secret, every district's token comes from one request for the app's
-    token list; with a district token in the password, that token serves every district. A 429 waits as
-    Clever says, a network fault or 5xx backs off (the connection's `max_retries`), a 401 looks the tokens
-    up again once. A district whose answer stays wrong maps to its CleverError: one broken district never
-    hides the others.
+    token list; with a district token in the password, that token serves every district. A district
+    whose answer stays wrong maps to its CleverError: one broken district never hides the others.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -44,7 +43,7 @@ class SyncReader:
         self.max_retries, self.backoff = extra["max_retries"], extra["backoff_seconds"]
         self.client = httpx.AsyncClient(timeout=extra["timeout"], verify=extra["verify"],
                                         limits=httpx.Limits(max_connections=CHECK_CONCURRENCY))
-        self._tokens: dict[str, str] | None = None
+        self._tokens: dict[str, object] | None = None
         self._token_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -69,63 +68,45 @@ class SyncReader:
             return self.secret  # a district token, held directly
         async with self._token_lock:
             if self._tokens is None or (stale and self._tokens.get(district_id) == stale):
-                self._tokens = await self._token_list(district_id)
-        if district_id not in self._tokens:
-            raise CleverAuthError(district_id, "looking up the district token",
-                                  "Clever has no token: is the app shared with the district?")
-        return self._tokens[district_id]
+                self._tokens = district_tokens(await self._token_list(), district_id)
+        return token_of(self._tokens, district_id)
 
-    async def _token_list(self, district_id: str) -> dict[str, str]:
-        step = "looking up the district tokens"
+    async def _token_list(self) -> CleverAnswer | Exception:
+        """Clever's answer to the list of all the app's district tokens, or the network error that stopped it."""
         try:
-            answer = await self.client.get(f"{self.oauth_url}/oauth/tokens", params={"owner_type": "district"},
-                                           auth=(self.client_id, self.secret))
+            answer = await self.client.get(**token_list_request(self.oauth_url, self.client_id, self.secret))
         except TRANSIENT as exc:
-            raise CleverUnavailableError(district_id, step, type(exc).__name__) from None
-        if answer.status_code in (401, 403):
-            raise CleverAuthError(district_id, step, f"HTTP {answer.status_code}: app credentials refused")
-        if answer.status_code != 200:
-            raise CleverUnavailableError(district_id, step, f"HTTP {answer.status_code}")
-        return {t["owner"]["id"]: t["access_token"] for t in answer.json().get("data", [])
-                if t.get("owner", {}).get("type") == "district"}
+            return exc
+        return CleverAnswer.read(answer.status_code, answer.headers, answer.content)
 
     async def _sync(self, district_id: str) -> str | None:
-        step = f"GET /v3.1/districts/{district_id}"
+        path = f"/v3.1/districts/{district_id}"
+        call = CleverCall(district_id, f"GET {path}", self.max_retries, self.backoff,
+                          can_refresh=bool(self.client_id))
         token = await self._token(district_id)
-        refreshed, failures, throttles = False, 0, 0
         while True:
             try:
-                answer = await self.client.get(f"{self.base_url}/v3.1/districts/{district_id}",
-                                               headers={"Authorization": f"Bearer {token}"})
+                response = await self.client.get(self.base_url + path, headers={"Authorization": f"Bearer {token}"})
             except TRANSIENT as exc:
-                failures = await self._backoff(district_id, failures, step, type(exc).__name__)
-                continue
-            status = answer.status_code
-            if status == 200:
-                try:
-                    return answer.json()["data"].get("last_attendance_sync")
-                except (ValueError, KeyError, AttributeError):
-                    raise CleverContractError(district_id, step, "the answer is not a district") from None
-            action = clever_answer(status)
-            if action is InHook.WAIT and throttles < MAX_429_WAITS:
-                throttles += 1
-                await asyncio.sleep(max(0.0, retry_at(answer.headers, time.time()) - time.time()))
-            elif action is InHook.REFRESH_TOKEN and not refreshed and self.client_id:
-                token, refreshed = await self._token(district_id, stale=token), True
-            elif action is InHook.BACKOFF:
-                failures = await self._backoff(district_id, failures, step, f"HTTP {status}")
-            elif status in (401, 403):
-                raise CleverAuthError(district_id, step, f"HTTP {status}: token refused")
-            elif status == 429:
-                raise CleverUnavailableError(district_id, step, f"still rate-limited after {MAX_429_WAITS} waits")
+                answer: CleverAnswer | Exception = exc
             else:
-                raise CleverContractError(district_id, step, f"HTTP {status}")
-
-    async def _backoff(self, district_id: str, failures: int, step: str, why: str) -> int:
-        if failures >= self.max_retries:
-            raise CleverUnavailableError(district_id, step, f"{why}, {failures + 1} attempts")
-        await asyncio.sleep(backoff_seconds(self.backoff, failures))
-        return failures + 1
+                answer = CleverAnswer.read(response.status_code, response.headers, response.content)
+            action = clever_action(call, answer, time.time())
+            call = action.call
+            if action.do is InHook.READ:
+                district = action.body.get("data")
+                if not isinstance(district, dict):
+                    raise CleverContractError(district_id, call.step, "the district is not a JSON object")
+                return district.get("last_attendance_sync")
+            if action.do is InHook.RAISE:
+                raise action.error
+            if action.do is InHook.REFRESH_TOKEN:
+                token = await self._token(district_id, stale=token)
+                continue
+            if action.do is InHook.BACKOFF:
+                log.warning("Clever district %s: %s on %s; retry %d in %.1fs", district_id, action.why, call.step,
+                            call.failures, action.seconds)
+            await asyncio.sleep(action.seconds)  # WAIT or BACKOFF: a read of one district is never SMALLER_PAGE
 
 
 async def read_syncs(connections: dict[str, Connection], districts: dict[str, tuple[str, str]]
@@ -134,7 +115,7 @@ async def read_syncs(connections: dict[str, Connection], districts: dict[str, tu
     by_conn: dict[str, list[str]] = {}
     for slug, (_, conn_id) in districts.items():
         by_conn.setdefault(conn_id, []).append(slug)
-    readers = {conn_id: SyncReader(connections[conn_id]) for conn_id in by_conn}
+    readers = {conn_id: LastSyncReader(connections[conn_id]) for conn_id in by_conn}
     try:
         answers = await asyncio.gather(*(readers[c].read([districts[s][0] for s in slugs])
                                          for c, slugs in by_conn.items()))

@@ -12,7 +12,7 @@ from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from clever_attendance.errors import CleverError
-from clever_attendance.hooks.clever_sync import read_syncs
+from clever_attendance.hooks.clever_async import read_syncs
 
 log = logging.getLogger(__name__)
 
