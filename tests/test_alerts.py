@@ -13,8 +13,8 @@ from clever_attendance.alerts import latency_pages
 from clever_attendance.errors import CleverAuthError, CleverUnavailableError, SafetyShieldRowsRejectedError
 from clever_attendance.pipeline import config
 from clever_attendance.retry_policy import classify
-from clever_attendance.sandbox.testing import ROOT, load_dag, report_rows
-from clever_attendance.sandbox.truth import configured_truth
+from clever_attendance_sandbox.testing import ROOT, load_dag, report_rows
+from clever_attendance_sandbox.truth import configured_truth
 
 
 def test_categories_follow_the_cause():

@@ -388,7 +388,7 @@ def test_staging_retention_days(value, expected):
 
 def test_a_thousand_districts_load_under_the_strict_composer(tmp_path):
     """(How fast: bench/poll_scale.py's parse figure; about 0.1 s here.)"""
-    from clever_attendance.sandbox.testing import copies_file
+    from clever_attendance_sandbox.testing import copies_file
 
     settings = config.load(copies_file(tmp_path / "districts.yaml", 1000))
     assert len(settings.districts) == 1000 and settings.districts[0].reviewers == ("admin", "1")

@@ -22,13 +22,14 @@ import pandas as pd
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from clever_attendance.contracts import Window
 from clever_attendance.errors import CleverContractError
 from clever_attendance.hooks.clever import CleverHook
-from clever_attendance.pipeline import config, extract, records
-from clever_attendance.pipeline.reshape import reshape
-from clever_attendance.pipeline.schemas import CLEVER_FIELDS, FAULT, UNUSABLE
+from clever_attendance.pipeline import config, extract_step, staged_csv
+from clever_attendance.pipeline.columns import CLEVER_FIELDS
+from clever_attendance.pipeline.schemas import FAULT, UNUSABLE
 from clever_attendance.pipeline.transform import REASONS, Roster, transform
-from clever_attendance.pipeline.window import Window
+from clever_attendance.pipeline.transform_step import transform_staged
 from clever_attendance.retry_policy import Decision, rule_for
 
 DAY = date(2026, 11, 16)
@@ -248,14 +249,14 @@ def test_hostile_values_are_rejects_with_their_reason_never_rows_or_a_failed_dis
                                    clever_conn_id=clever_conn({"clever_url": hostile_clever.url}, mode="tok"))
     (tmp_path / "run").mkdir()
     folder = ObjectStoragePath(f"file://{tmp_path}/run")
-    manifest = extract.extract(district, Window(DAY, DAY), folder, None, False, 7)
-    assert manifest["records"] == len(GOOD_SCHOOL_RECORDS) + 1
-    assert manifest["last_attendance_sync"] is None, "not a time: unknown, never stored or compared"
-    assert manifest["roster"] == {"students": 14, "schools": 2, "sections": 3, "courses": 1}
-    assert manifest["clever"]["unusable_roster"] == 1, "the school item without a data object"
-    done = reshape(district, {**manifest, "previous_sync": None})
+    manifest = extract_step.extract(district, Window(DAY, DAY), folder, None, False, 7)
+    assert manifest.records == len(GOOD_SCHOOL_RECORDS) + 1
+    assert manifest.last_attendance_sync is None, "not a time: unknown, never stored or compared"
+    assert manifest.roster == {"students": 14, "schools": 2, "sections": 3, "courses": 1}
+    assert manifest.clever["unusable_roster"] == 1, "the school item without a data object"
+    done = transform_staged(district, manifest)
 
-    with open(ObjectStoragePath(done["csv_path"]).path, newline="", encoding="utf-8") as f:
+    with open(ObjectStoragePath(done.csv_path).path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows == [
         ["SchoolID", "Student_Number", "Att_Date", "Att_Mode_Code", "Period", "Course_Number", "Section_Number",
@@ -265,7 +266,7 @@ def test_hostile_values_are_rejects_with_their_reason_never_rows_or_a_failed_dis
          'Bus late, "again"', STAMP],
         ["101", "900010", "11/16/2026", "ATT_ModeDaily", "", "", "", "T", "Present", "", STAMP],
     ]
-    with open(ObjectStoragePath(done["rejects_path"]).path, newline="", encoding="utf-8") as f:
+    with open(ObjectStoragePath(done.rejects_path).path, newline="", encoding="utf-8") as f:
         rejects = [tuple(r[:6]) for r in list(csv.reader(f))[1:]]
     a, k, day = cid("a"), cid("k"), DAY.isoformat()
     not_a_number = "student_number (else sis_id) is not a valid number"
@@ -292,19 +293,19 @@ def test_hostile_values_are_rejects_with_their_reason_never_rows_or_a_failed_dis
             "json-number", "bool", "object", "space", "newline", "formula", "at", "surrogate", "too-long",
             "sis-formula")),
     ])
-    counts = done["counts"]
-    assert (counts["read"], counts["delivered"], counts["rejected"], counts["superseded"]) == (28, 3, 25, 0)
-    assert set(counts["days"]) == {"", day}, "only real dates (or none) are keys of the counts"
-    assert set(counts["rejected_by_reason"]) <= set(REASONS)
-    told = json.dumps([manifest, done]) + caplog.text + capsys.readouterr().out
+    counts = done.counts
+    assert (counts.read, counts.delivered, counts.rejected, counts.superseded) == (28, 3, 25, 0)
+    assert set(counts.days) == {"", day}, "only real dates (or none) are keys of the counts"
+    assert set(counts.rejected_by_reason) <= set(REASONS)
+    told = json.dumps([manifest.to_xcom(), done.to_xcom()]) + caplog.text + capsys.readouterr().out
     for secret in ("200001", "200014", "900010", "=1+2", "2000 05", "Zoë", "O'Brien"):
         assert secret not in told, "no student data in XCom or logs"
 
 
 def staged_raw(rows: list[dict], path: Path) -> None:
     """Records staged as the extract task stages them."""
-    with extract._text(ObjectStoragePath(f"file://{path}")) as out:
-        records.write_records(map(records.staged_record, rows), records.RAW_FIELDS, out)
+    with extract_step._text(ObjectStoragePath(f"file://{path}")) as out:
+        staged_csv.write_records(map(staged_csv.staged_record, rows), staged_csv.RAW_FIELDS, out)
 
 
 HOSTILE_TEXT = ["line\nbreak", "carriage\rreturn", "crlf\r\nend", "\r\n", "\n", '"', '"quoted", comma,',
@@ -328,7 +329,7 @@ def test_a_staged_file_over_many_blocks_gives_back_every_value_and_no_forged_row
     assert len(data) > 3 * 2**20
     for boundary in (2**20, 2 * 2**20, 3 * 2**20):
         assert data[:boundary].count(b'"') % 2 == 1, "the block boundary falls inside a quoted value"
-    frame = records.read_raw(path)
+    frame = staged_csv.read_raw(path)
     back = frame.astype(object).where(frame.notna(), None).to_dict("records")
     assert back == [{**dict.fromkeys(CLEVER_FIELDS), **r, FAULT: None} for r in rows]
 
@@ -338,9 +339,9 @@ def test_staged_roster_tables_give_back_every_value(tmp_path):
                                                             "state_id": None}}}
                 for n, text in enumerate(HOSTILE_TEXT * 2000)]
     roster = {"students": students, "schools": [], "sections": [], "courses": [{"id": "c", "number": 7}]}
-    records.write_roster(roster, lambda name: extract._text(ObjectStoragePath(f"file://{tmp_path}/{name}.csv")))
+    staged_csv.write_roster(roster, lambda name: extract_step._text(ObjectStoragePath(f"file://{tmp_path}/{name}.csv")))
     assert (tmp_path / "students.csv").stat().st_size > 2**20
-    got = records.read_roster(lambda name: open(tmp_path / f"{name}.csv", "rb"))
+    got = staged_csv.read_roster(lambda name: open(tmp_path / f"{name}.csv", "rb"))
     assert got.students["student_number"].tolist() == HOSTILE_TEXT * 2000
     assert got.students["sis_id"].tolist() == [f"{n}\r\n{t}" for n, t in enumerate(HOSTILE_TEXT * 2000)]
     assert got.courses["number"].tolist() == [UNUSABLE], "a JSON number is not stringified"
@@ -364,8 +365,8 @@ def roster(**numbers: str | None) -> Roster:
 def test_a_value_that_cannot_be_staged_is_an_invalid_record_naming_its_field(field, value, why, tmp_path):
     rows = [record("a"), record("a", **{field: value}), record("b")]
     staged_raw(rows, tmp_path / "raw.csv")
-    result = transform(records.read_raw(tmp_path / "raw.csv"), roster(a="200001", b="200002"),
+    result = transform(staged_csv.read_raw(tmp_path / "raw.csv"), roster(a="200001", b="200002"),
                        config.load().district("springfield"), DAY, DAY)
     assert result.csv["Student_Number"].tolist() == ["200001", "200002"]
     assert result.rejects[["reason", "detail"]].values.tolist() == [["invalid_record", f"{field} {why}"]]
-    assert result.counts["read"] == 3 == result.counts["delivered"] + result.counts["rejected"]
+    assert result.counts.read == 3 == result.counts.delivered + result.counts.rejected

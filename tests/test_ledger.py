@@ -11,12 +11,29 @@ import pytest
 import sqlalchemy as sa
 from airflow.sdk import Connection
 
+from clever_attendance.contracts import (
+    Counts,
+    DayCounts,
+    Delivery,
+    Freshness,
+    GuardAction,
+    Guarded,
+    HeldDate,
+    Import,
+    Manifest,
+    Posted,
+    Staged,
+    Status,
+    Transformed,
+    UploadOrder,
+    Window,
+)
 from clever_attendance.hooks.ledger import ledger_url
 from clever_attendance.ledger import progress, schema, tables
 from clever_attendance.ledger.delivered import read_at
-from clever_attendance.ledger.record import RunEntry, write
-from clever_attendance.pipeline.window import Window
-from clever_attendance.sandbox.local_airflow import postgres_database
+from clever_attendance.ledger.record import RunEntry, district_dates, write
+from clever_attendance.pipeline.report import district_row
+from clever_attendance_sandbox.local_airflow import postgres_database
 
 
 def rows(engine: sa.Engine, table: sa.Table, *where) -> list[dict]:
@@ -137,7 +154,7 @@ def test_a_window_has_nothing_new_at_the_sync_every_date_of_it_was_read_and_sett
     schema.migrate(engine)
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     made = RunEntry("clever_attendance", "r1", "scheduled")
-    statuses_of = {"a": ["uploaded", "no attendance", "held: waiting for a person"],
+    statuses_of = {"a": ["uploaded", "no attendance", Status.HELD],
                    "b": ["uploaded", "failed at upload", "uploaded"], "c": ["uploaded", "uploaded"]}
     for district, statuses in statuses_of.items():
         made.deliveries += [{"district": district, "attendance_date": f"2026-11-{18 + n}", "status": status,
@@ -205,7 +222,7 @@ def test_a_ledger_that_cannot_be_reached_is_named_and_retried(monkeypatch):
     from clever_attendance.errors import LedgerUnavailableError
     from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
     from clever_attendance.retry_policy import Decision, rule_for
-    from clever_attendance.sandbox.local_airflow import free_port
+    from clever_attendance_sandbox.local_airflow import free_port
 
     monkeypatch.setenv("AIRFLOW_CONN_ATTENDANCE_LEDGER", json.dumps(
         {"conn_type": "postgres", "host": "127.0.0.1", "port": free_port(), "login": "nobody", "schema": "ledger"}))
@@ -215,3 +232,27 @@ def test_a_ledger_that_cannot_be_reached_is_named_and_retried(monkeypatch):
     assert str(raised.value) == ("the attendance ledger (connection attendance_ledger) failed reading the history "
                                  "of district springfield: OperationalError")
     assert rule_for(raised.value).decision is Decision.RETRY
+
+
+def test_a_districts_dates_are_recorded_from_what_its_tasks_handed_on():
+    window = Window.parse("2026-11-16_2026-11-19")
+    days = {"2026-11-16": DayCounts(10, 9, 1, 0, {"unknown_student": 1}, "d16"),
+            "2026-11-17": DayCounts(5, 5, digest="d17"), "2026-11-18": DayCounts(7, 7, digest="d18")}
+    staged = Staged("file:///s/attendance.csv", "file:///s/rejects.csv", "file:///s/school_days.csv",
+                    "file:///s/identities.npz", Counts(22, 21, 1, 0, {"unknown_student": 1}, 0, days), Freshness(), 1.0)
+    held = Guarded(dates={"2026-11-18": HeldDate(GuardAction.HOLD, ("101",), None, ("...",))})
+    posted = {"2026-11-16": Posted.NEW, "2026-11-17": Posted.UNCHANGED, "2026-11-18": Posted.CHANGED}
+    order = UploadOrder("file:///s/upload.csv", "a", window, "ss1", "safety_shield_default", 0.01, 1)
+    transformed = Transformed(staged, held, posted, order)
+    manifest = Manifest("file:///s", window, (), 22, 1, {}, "2026-11-19T20:00:00Z", {}, 3.0)
+    delivery = Delivery(9, imported=9, completed_at="2026-11-19T21:00:00Z",
+                        uploads=(Import("u1", "completed"), Import("u2", "completed")))
+    row = district_row("a", manifest, transformed, delivery, None)
+    assert row.status is Status.HELD, "some dates held: the others were uploaded"
+    dates = {d["attendance_date"]: d for d in district_dates(row, window, manifest, transformed, delivery)}
+    assert {day: (d["status"], d["posted"], d["delivered"]) for day, d in dates.items()} == {
+        "2026-11-16": ("uploaded", "new", 9), "2026-11-17": ("unchanged", None, 5),
+        "2026-11-18": ("held for a person", None, 7), "2026-11-19": ("no attendance", None, 0)}
+    first = dates["2026-11-16"]
+    assert (first["import_ids"], first["rejected_by_reason"], first["digest"], first["last_attendance_sync"]) == (
+        "u1,u2", '{"unknown_student": 1}', "d16", "2026-11-19T20:00:00Z")

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from clever_attendance.hooks.ledger import LedgerHook
 from clever_attendance.ledger.tables import district_days
 from clever_attendance.pipeline import config
-from clever_attendance.pipeline.schemas import CSV_COLUMNS, IDENTITY
-from clever_attendance.sandbox.faults import FeedBreak
-from clever_attendance.sandbox.process import move_clock, set_faults, touch_sync
-from clever_attendance.sandbox.testing import districts_variant, report_rows, run
-from clever_attendance.sandbox.truth import configured_truth
-from clever_attendance.sandbox.upload_store import imported_rows
+from clever_attendance.pipeline.columns import CSV_COLUMNS, IDENTITY
+from clever_attendance_sandbox.faults import FeedBreak
+from clever_attendance_sandbox.process import move_clock, set_faults, touch_sync
+from clever_attendance_sandbox.testing import districts_variant, report_rows, run
+from clever_attendance_sandbox.truth import configured_truth
+from clever_attendance_sandbox.upload_store import imported_rows
 
 DAY = date(2026, 11, 19)  # the nightly run's date (a Thursday)
 TICK = datetime(2026, 11, 19, 7, 0, tzinfo=UTC)  # 02:00 in New York: the daily DAG's tick of that date

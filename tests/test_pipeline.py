@@ -12,10 +12,10 @@ import requests
 
 from clever_attendance.ledger import tables
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.process import set_faults
-from clever_attendance.sandbox.testing import districts_variant, load_dag, report_rows, run
-from clever_attendance.sandbox.truth import configured_truth
-from clever_attendance.sandbox.upload_store import imported_rows, write_counts
+from clever_attendance_sandbox.process import set_faults
+from clever_attendance_sandbox.testing import districts_variant, load_dag, report_rows, run
+from clever_attendance_sandbox.truth import configured_truth
+from clever_attendance_sandbox.upload_store import imported_rows, write_counts
 
 THURSDAY = date(2026, 11, 19)
 TICK = datetime(2026, 11, 19, 7, 0, tzinfo=UTC)  # 02:00 in New York: the daily DAG's tick
@@ -185,7 +185,7 @@ def test_a_window_that_ends_before_it_starts_fails_on_its_first_try_naming_end_d
 
 @pytest.mark.timeout(300)
 def test_airflow_dags_test_runs_the_shipped_districts_file_deadline_alerts_and_all(sandbox, airflow_db, tmp_path):
-    from clever_attendance.sandbox.wiring import ROOT, airflow, airflow_env
+    from clever_attendance_sandbox.wiring import ROOT, airflow, airflow_env
 
     shipped = ROOT / "include" / "districts.yaml"
     assert config.load(shipped).deadline_alerts
@@ -202,7 +202,7 @@ def _now(sandbox: dict) -> datetime:
 
 
 def test_a_roster_object_served_twice_is_kept_once_the_last_version(caplog):
-    from clever_attendance.pipeline.extract import one_per_id
+    from clever_attendance.pipeline.extract_step import one_per_id
 
     served = [{"id": "s1", "roles": {"student": {"sis_id": "900001"}}},
               {"id": "s2", "roles": {"student": {"sis_id": "900002"}}},

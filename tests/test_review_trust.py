@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
+from clever_attendance.contracts import DayCounts, Decision, RunOptions, Window
 from clever_attendance.errors import RunInputError
 from clever_attendance.hooks.ledger import LedgerHook
 from clever_attendance.ledger.tables import holds as holds_table
 from clever_attendance.pipeline import config, holds, staging
 from clever_attendance.pipeline import guard as rules
-from clever_attendance.pipeline.window import Window
 
 HEADER = ("SchoolID,Student_Number,Att_Date,Att_Mode_Code,Period,Course_Number,Section_Number,Att_Code,"
           "Presence_Status_CD,Att_Comment,Last_Modified\n")
@@ -44,11 +44,12 @@ def held_by_the_guard(slug: str, content: str) -> str:
     district = config.load().district(slug)
     finding = rules.Finding("2026-11-16", "sc101", "101", "absent share jumped", 30, 30, 1.0, 30, 0.05, 10)
     plan = rules.DatePlan("2026-11-16", "hold", rules.fingerprint([finding]), [finding])
-    counts = {"2026-11-16": {"read": 30, "delivered": 30, "rejected": 0, "superseded": 0, "rejected_by_reason": {}}}
-    review = holds._hold(district, Window.parse("2026-11-16_2026-11-16"), [plan], content.encode(),
+    counts = {"2026-11-16": DayCounts(read=30, delivered=30)}
+    run_id = holds._hold(district, Window.parse("2026-11-16_2026-11-16"), [plan], content.encode(),
                          "clever_attendance", "scheduled__x", datetime(2026, 11, 16, 15, tzinfo=UTC), counts)
-    assert review["conf"] == {"hold": review["run_id"]}, "the conf names the hold, nothing else"
-    return review["run_id"]
+    assert holds.review_conf(run_id) == {"hold": run_id}, "the conf names the hold, nothing else"
+    assert RunOptions.parse(holds.review_conf(run_id)).hold == run_id
+    return run_id
 
 
 def test_a_run_that_names_no_recorded_hold_is_refused(ledger):
@@ -71,9 +72,10 @@ def test_a_conf_path_to_another_districts_file_is_ignored_and_only_the_held_rows
     review = holds.review_of(run(springfield_run, conf))
     assert review.district == "springfield" and review.held_path.parent == staging.hold_folder(
         "springfield", springfield_run)
-    sent = holds.deliver(review, rules.APPROVE)
-    assert staging.root().fs.cat(sent["csv_path"]).decode() == SPRINGFIELD, "exactly springfield's held rows"
-    assert sent["rows_by_date"] == {"2026-11-16": 30}
+    path, rows_by_date = holds.deliver(review, rules.APPROVE)
+    assert staging.root().fs.cat(path).decode() == SPRINGFIELD, "exactly springfield's held rows"
+    assert rows_by_date == {"2026-11-16": 30}
+    assert review.dates[0].counts == DayCounts(read=30, delivered=30), "the counts the guard recorded"
 
 
 def test_a_held_file_swapped_on_disk_is_refused(ledger):
@@ -90,9 +92,9 @@ def test_a_decision_removes_only_the_holds_own_folder(ledger):
     other = held_by_the_guard("shelbyville", SHELBYVILLE)
     run_id = held_by_the_guard("springfield", SPRINGFIELD)
     review = holds.review_of(run(run_id, {"hold": run_id, "held_path": str(staging.root() / "_holds" / "x" / "y")}))
-    holds.decide(review, rules.TIMED_OUT, None, keep_files=False)
+    holds.decide(review, Decision.NO_DECISION, None, keep_files=False)
     assert not review.held_path.parent.exists()
     assert (staging.hold_folder("shelbyville", other) / "held.csv").read_text() == SHELBYVILLE
     with LedgerHook().get_conn().connect() as db:
         decided = dict(db.execute(sa.select(holds_table.c.review_run_id, holds_table.c.decision)).all())
-    assert decided == {run_id: rules.TIMED_OUT, other: None}
+    assert decided == {run_id: "no decision", other: None}

@@ -8,12 +8,18 @@ import pytest
 import requests
 from airflow.sdk.definitions.retry_policy import RetryAction
 
-from clever_attendance.errors import SafetyShieldError, SafetyShieldUnavailableError
+from clever_attendance.contracts import Delivery, Import, UploadOrder, Window
+from clever_attendance.errors import (
+    SafetyShieldError,
+    SafetyShieldRefusedError,
+    SafetyShieldUnavailableError,
+)
 from clever_attendance.operators.upload import SafetyShieldUploadOperator, split_csv
 from clever_attendance.retry_policy import task_policy
-from clever_attendance.sandbox.process import set_faults
-from clever_attendance.sandbox.truth import HEADER
-from clever_attendance.sandbox.upload_store import imported_rows, write_counts
+from clever_attendance.triggers.safety_shield import ImportsEnded, Outcome
+from clever_attendance_sandbox.process import set_faults
+from clever_attendance_sandbox.truth import HEADER
+from clever_attendance_sandbox.upload_store import imported_rows, write_counts
 
 HEAD = ",".join(HEADER) + "\n"
 
@@ -39,13 +45,14 @@ def conn(sandbox, monkeypatch):
     return make
 
 
-def upload(tmp_path, content: str, conn_id: str, district: str, **kwargs) -> dict:
+def upload(tmp_path, content: str, conn_id: str, district: str, max_reject_share: float = 0.01,
+           **params) -> Delivery:
     path = tmp_path / "attendance.csv"
     path.write_text(content)
-    operator = SafetyShieldUploadOperator(
-        task_id="upload", csv_path=str(path), district_slug="springfield", safety_shield_district_id=district,
-        window="2026-11-16_2026-11-16", safety_shield_conn_id=conn_id, **kwargs)
-    return operator.execute({})
+    order = UploadOrder(str(path), "springfield", Window.parse("2026-11-16_2026-11-16"), district, conn_id,
+                        max_reject_share)
+    operator = SafetyShieldUploadOperator(task_id="upload", order=order.to_xcom(), district_slug="springfield")
+    return Delivery.from_xcom(operator.execute({"params": params}))
 
 
 def test_split_respects_both_limits_and_never_splits_a_record():
@@ -61,17 +68,17 @@ def test_split_respects_both_limits_and_never_splits_a_record():
 
 def test_upload_imports_the_rows_and_a_rerun_imports_nothing_twice(sandbox, conn, tmp_path):
     first = upload(tmp_path, HEAD + rows(3), conn(), "op1")
-    assert (first["rows"], first["imported"], first["rejected"]) == (3, 3, 0)
+    assert (first.rows, first.imported, first.rejected) == (3, 3, 0)
     assert len(imported_rows(sandbox["db"], "op1")) == 3
     again = upload(tmp_path, HEAD + rows(3), conn(), "op1")
-    assert again["uploads"][0]["uploadId"] == first["uploads"][0]["uploadId"], "same key and file: same upload"
+    assert again.uploads[0].upload_id == first.uploads[0].upload_id, "same key and file: same upload"
     assert write_counts(sandbox["db"], "op1") == 3
 
 
 def test_files_over_the_limits_are_split(sandbox, conn, tmp_path):
     set_faults(sandbox, "upload", max_rows=4)
     result = upload(tmp_path, HEAD + rows(10), conn(max_rows=4), "op2")
-    assert [u["rowsReceived"] for u in result["uploads"]] == [4, 4, 2]
+    assert [u.rows_received for u in result.uploads] == [4, 4, 2]
     assert len(imported_rows(sandbox["db"], "op2")) == 10
 
 
@@ -79,7 +86,7 @@ def test_limits_lowered_without_notice_split_the_rest_and_deliver_everything(san
     set_faults(sandbox, "upload", max_rows=4)  # the connection still says 200,000 rows
     result = upload(tmp_path, HEAD + rows(10), conn(), "op9")
     logged = capsys.readouterr()
-    assert [u["rowsReceived"] for u in result["uploads"]] == [4, 4, 2]
+    assert [u.rows_received for u in result.uploads] == [4, 4, 2]
     assert imported_rows(sandbox["db"], "op9") == sorted(tuple(r.split(",")) for r in rows(10).splitlines())
     limits = [line for line in (logged.out + logged.err).splitlines() if "limits are now" in line]
     assert len(limits) == 1, "the new limits are logged once"
@@ -87,14 +94,14 @@ def test_limits_lowered_without_notice_split_the_rest_and_deliver_everything(san
             "rows (the connection says 25000000 and 200000); the 1 part(s) not yet accepted are split under them"
             ) in limits[0]
     again = upload(tmp_path, HEAD + rows(10), conn(), "op9")
-    assert [u["uploadId"] for u in again["uploads"]] == [u["uploadId"] for u in result["uploads"]], \
+    assert [u.upload_id for u in again.uploads] == [u.upload_id for u in result.uploads], \
         "same content and limits: the same Idempotency-Keys, so nothing is imported twice"
     assert write_counts(sandbox["db"], "op9") == 10
 
 
 def test_a_file_without_rows_is_not_posted(sandbox, conn, tmp_path):
     result = upload(tmp_path, HEAD, conn(), "op10")
-    assert (result["rows"], result["uploads"]) == (0, [])
+    assert (result.rows, result.uploads) == (0, ())
     posted = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
     assert [u for u in posted if u["districtId"] == "op10"] == [], "nothing posted to Safety Shield"
 
@@ -102,7 +109,7 @@ def test_a_file_without_rows_is_not_posted(sandbox, conn, tmp_path):
 def test_throttling_and_server_errors_are_retried(sandbox, conn, tmp_path):
     set_faults(sandbox, "upload", throttle_rate=0.4, error_rate=0.2, retry_after=0, seed=4)
     result = upload(tmp_path, HEAD + rows(5), conn(max_retries=10), "op3")
-    assert result["imported"] == 5
+    assert result.imported == 5
 
 
 def test_persistent_server_errors_are_transient_for_airflow(sandbox, conn, tmp_path):
@@ -142,6 +149,25 @@ def test_rejected_rows_over_the_threshold_fail_after_the_upload(sandbox, conn, t
 
 
 def test_dry_run_uploads_nothing(sandbox, conn, tmp_path):
-    result = upload(tmp_path, HEAD + rows(2), conn(), "op8", dry_run="True")
-    assert result == {"dry_run": True, "csv_path": str(tmp_path / "attendance.csv"), "rows": 2}
+    result = upload(tmp_path, HEAD + rows(2), conn(), "op8", dry_run=True)
+    assert result == Delivery(2, dry_run=True)
     assert imported_rows(sandbox["db"], "op8") == []
+
+
+def test_the_resumed_upload_raises_the_failure_the_trigger_caught_by_its_class():
+    """The trigger's event names how the wait ended; the operator raises the error of that outcome again, so that
+    the retry policy decides as if the wait had been in the worker."""
+    order = UploadOrder("unused.csv", "springfield", Window.parse("2026-11-16_2026-11-16"), "op11", "ss_test", 0.01)
+    operator = SafetyShieldUploadOperator(task_id="upload", order=order)
+    refused = ImportsEnded.failed(SafetyShieldRefusedError("d", "reading the import status", "HTTP 403"), 1.0)
+    with pytest.raises(SafetyShieldRefusedError, match="during reading the import status: HTTP 403") as raised:
+        operator.execute_complete({}, refused.to_event().payload)
+    assert fails_at_once(raised.value)
+    gone = ImportsEnded.failed(SafetyShieldUnavailableError("d", "reading the import status", "HTTP 503"), 1.0)
+    with pytest.raises(SafetyShieldUnavailableError):
+        operator.execute_complete({}, gone.to_event().payload)
+    late = ImportsEnded(Outcome.TIMEOUT, 1.0, pending=("u7",)).to_event().payload
+    with pytest.raises(SafetyShieldUnavailableError, match="uploads u7 not finished after 1800s"):
+        operator.execute_complete({}, late)
+    done = ImportsEnded(Outcome.DONE, 1.0, (Import("u8", "completed", 2, 2, 0, "2026-11-16T12:00:00Z"),))
+    assert Delivery.from_xcom(operator.execute_complete({}, done.to_event().payload)).imported == 2

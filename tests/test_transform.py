@@ -14,28 +14,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clever_attendance.pipeline import config, records
+from clever_attendance.contracts import Counts, DayCounts
+from clever_attendance.pipeline import config, staged_csv
+from clever_attendance.pipeline.columns import CLEVER_FIELDS, CLEVER_OPTIONAL, CLEVER_REQUIRED, CSV_COLUMNS, IDENTITY
 from clever_attendance.pipeline.schemas import (
-    CLEVER_FIELDS,
     CLEVER_ID,
     CLEVER_TIMESTAMP,
-    IDENTITY,
     UNUSABLE,
     AttendanceCsv,
+    CleverAttendance,
     CsvSchemaError,
     check_csv,
 )
 from clever_attendance.pipeline.transform import REASONS, Roster, _key, _latest, transform
-from clever_attendance.sandbox.generator import District
-from clever_attendance.sandbox.testing import NOW, WEEK
-from clever_attendance.sandbox.truth import HEADER, configured_truth
+from clever_attendance_sandbox.generator import District
+from clever_attendance_sandbox.testing import NOW, WEEK
+from clever_attendance_sandbox.truth import HEADER, configured_truth
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
 def csv_text(frame: pd.DataFrame) -> str:
     out = io.BytesIO()
-    records.write_frame(frame, out)
+    staged_csv.write_frame(frame, out)
     return out.getvalue().decode("utf-8")
 
 
@@ -43,13 +44,13 @@ def staged(district: District, start: date, end: date, folder: Path) -> tuple[pd
     """The generator's records and roster, through the same staging files the extract task writes."""
     roster = {"students": district.students, "schools": district.schools, "sections": district.sections,
               "courses": district.courses}
-    records.write_roster(roster, lambda name: open(folder / f"{name}.csv", "w", newline="", encoding="utf-8"))
+    staged_csv.write_roster(roster, lambda name: open(folder / f"{name}.csv", "w", newline="", encoding="utf-8"))
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     raw = io.StringIO()
-    records.write_records((r for s in district.school_ids() for d in days for r in district.attendance(s, d, NOW)),
+    staged_csv.write_records((r for s in district.school_ids() for d in days for r in district.attendance(s, d, NOW)),
                           CLEVER_FIELDS, raw)
-    return (records.read_raw(io.BytesIO(raw.getvalue().encode())),
-            records.read_roster(lambda name: open(folder / f"{name}.csv", "rb")))
+    return (staged_csv.read_raw(io.BytesIO(raw.getvalue().encode())),
+            staged_csv.read_roster(lambda name: open(folder / f"{name}.csv", "rb")))
 
 
 def settings_for(slug: str) -> config.District:
@@ -59,31 +60,28 @@ def settings_for(slug: str) -> config.District:
 def test_golden_edge_cases_byte_for_byte():
     folder = GOLDEN / "edge_cases"
     district = config.load(folder / "districts.yaml").districts[0]
-    result = transform(records.read_raw(folder / "raw.csv"),
-                       records.read_roster(lambda name: open(folder / f"{name}.csv", "rb")),
+    result = transform(staged_csv.read_raw(folder / "raw.csv"),
+                       staged_csv.read_roster(lambda name: open(folder / f"{name}.csv", "rb")),
                        district, date(2026, 11, 16), date(2026, 11, 17))
     AttendanceCsv.validate(result.csv)
     assert csv_text(result.csv) == (folder / "attendance.csv").read_text(encoding="utf-8")
     assert csv_text(result.rejects) == (folder / "rejects.csv").read_text(encoding="utf-8")
     # per school and date, what the ledger keeps for the data guard: sc2's two meeting rows are one student
     assert csv_text(result.school_days) == (folder / "school_days.csv").read_text(encoding="utf-8")
-    days = result.counts.pop("days")
-    assert result.counts == {
-        "read": 18, "delivered": 6, "rejected": 11, "superseded": 1, "unmapped_excuse_codes": 1,
-        "rejected_by_reason": {"identity_collision": 1, "invalid_record": 4, "missing_section": 1,
-                               "no_student_number": 1, "outside_window": 1, "unknown_school": 1,
-                               "unknown_section": 1, "unknown_student": 1}}
-    assert days == {  # every record under the date Clever gave it, even outside the window; one that does not
-        # exist (2026-11-31) under "", as a missing date: it is never a key of the counts
-        "": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
-             "rejected_by_reason": {"invalid_record": 1}},
-        "2026-11-16": {"read": 13, "delivered": 5, "rejected": 8, "superseded": 0, "rejected_by_reason": {
-            "identity_collision": 1, "invalid_record": 2, "missing_section": 1, "no_student_number": 1,
-            "unknown_school": 1, "unknown_section": 1, "unknown_student": 1}},
-        "2026-11-17": {"read": 3, "delivered": 1, "rejected": 1, "superseded": 1,
-                       "rejected_by_reason": {"invalid_record": 1}},
-        "2026-11-18": {"read": 1, "delivered": 0, "rejected": 1, "superseded": 0,
-                       "rejected_by_reason": {"outside_window": 1}}}
+    assert result.counts == Counts(
+        read=18, delivered=6, rejected=11, superseded=1, unmapped_excuse_codes=1,
+        rejected_by_reason={"identity_collision": 1, "invalid_record": 4, "missing_section": 1,
+                            "no_student_number": 1, "outside_window": 1, "unknown_school": 1,
+                            "unknown_section": 1, "unknown_student": 1},
+        days={  # every record under the date Clever gave it, even outside the window; one that does not
+            # exist (2026-11-31) under "", as a missing date: it is never a key of the counts
+            "": DayCounts(read=1, rejected=1, rejected_by_reason={"invalid_record": 1}),
+            "2026-11-16": DayCounts(read=13, delivered=5, rejected=8, rejected_by_reason={
+                "identity_collision": 1, "invalid_record": 2, "missing_section": 1, "no_student_number": 1,
+                "unknown_school": 1, "unknown_section": 1, "unknown_student": 1}),
+            "2026-11-17": DayCounts(read=3, delivered=1, rejected=1, superseded=1,
+                                    rejected_by_reason={"invalid_record": 1}),
+            "2026-11-18": DayCounts(read=1, rejected=1, rejected_by_reason={"outside_window": 1})})
 
 
 @pytest.mark.parametrize("slug,start,end", [
@@ -105,14 +103,22 @@ def test_matches_the_sandbox_ground_truth(districts, slug, start, end, tmp_path)
     assert csv_text(result.csv) == expected.getvalue()
     got_rejects = result.rejects[["reason", "attendance_date", "school_id", "student_id", "section_id"]]
     assert got_rejects.to_dict("records") == truth.rejects
-    assert (result.counts["read"], result.counts["superseded"]) == (truth.read, truth.superseded)
+    assert (result.counts.read, result.counts.superseded) == (truth.read, truth.superseded)
 
 
 def test_an_empty_window_is_an_empty_file(districts, tmp_path):
     raw, roster = staged(districts["tiny"], date(2026, 11, 21), date(2026, 11, 22), tmp_path)
     result = transform(raw, roster, settings_for("springfield"), date(2026, 11, 21), date(2026, 11, 22))
     assert csv_text(result.csv) == ",".join(HEADER) + "\n"
-    assert result.counts["read"] == 0
+    assert result.counts.read == 0
+
+
+def test_the_schemas_check_the_columns_the_light_names_say_in_their_order():
+    assert list(AttendanceCsv.to_schema().columns) == CSV_COLUMNS == list(HEADER), "the sandbox's own header too"
+    assert list(CleverAttendance.to_schema().columns) == CLEVER_FIELDS
+    assert [name for name, column in CleverAttendance.to_schema().columns.items() if column.nullable] == \
+        list(CLEVER_OPTIONAL), "what the hook passes on only when Clever sends it"
+    assert not set(CLEVER_REQUIRED) & set(CLEVER_OPTIONAL)
 
 
 ids = st.sampled_from
@@ -154,16 +160,16 @@ def test_properties_every_record_accounted_for(rows, numbers):
     )
     result = transform(raw, roster, settings_for("springfield"), date(2026, 11, 16), date(2026, 11, 17))
     counts = result.counts
-    assert counts["read"] == len(rows) == counts["delivered"] + counts["rejected"] + counts["superseded"]
-    assert len(result.csv) == counts["delivered"] and len(result.rejects) == counts["rejected"]
+    assert counts.read == len(rows) == counts.delivered + counts.rejected + counts.superseded
+    assert len(result.csv) == counts.delivered and len(result.rejects) == counts.rejected
     assert not result.csv.duplicated(subset=IDENTITY).any()
     AttendanceCsv.validate(result.csv)  # its numbers of the form NUMBER, its comments without control characters
     assert set(result.rejects["reason"]) <= set(REASONS)
-    assert sum(counts["rejected_by_reason"].values()) == counts["rejected"]
+    assert sum(counts.rejected_by_reason.values()) == counts.rejected
     # what a reject keeps of Clever's values, and the counts' keys: only in their form (a real date), else nothing
     kept = result.rejects
     assert kept["attendance_date"].map(lambda d: d == "" or real_date(d)).all()
-    assert all(d == "" or real_date(d) for d in counts["days"])
+    assert all(d == "" or real_date(d) for d in counts.days)
     for column, form in (("school_id", CLEVER_ID), ("student_id", CLEVER_ID), ("section_id", CLEVER_ID),
                          ("last_modified", CLEVER_TIMESTAMP)):
         assert kept[column].map(lambda v, f=form: v == "" or re.fullmatch(f, v) is not None).all(), column

@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from clever_attendance.contracts import RunOptions, Window
 from clever_attendance.errors import RunInputError
-from clever_attendance.pipeline.window import Window, requested, single_day, trailing
+from clever_attendance.pipeline.window import requested, single_day, trailing
 
 
 def test_trailing_window_is_the_local_date_across_daylight_saving_changes():
@@ -24,10 +25,11 @@ def test_trailing_window_is_the_local_date_across_daylight_saving_changes():
 
 def test_the_form_window():
     today = date(2026, 11, 20)
-    assert requested({}, today) is None
-    assert requested({"start_date": "2026-11-16", "end_date": "2026-11-19"}, today) == \
+    assert requested(RunOptions.parse({}), today) is None
+    assert requested(RunOptions.parse({"start_date": "2026-11-16", "end_date": "2026-11-19"}), today) == \
         Window(date(2026, 11, 16), date(2026, 11, 19))
-    assert requested({"end_date": "2026-11-18"}, today) == Window(date(2026, 11, 18), date(2026, 11, 18))
+    assert requested(RunOptions.parse({"end_date": "2026-11-18"}), today) == Window(date(2026, 11, 18),
+                                                                                   date(2026, 11, 18))
 
 
 @pytest.mark.parametrize("params, message", [
@@ -48,7 +50,7 @@ def test_the_form_window():
 ])
 def test_a_bad_form_window_is_refused_naming_the_field(params, message):
     with pytest.raises(RunInputError) as refused:
-        requested(params, date(2026, 11, 20))
+        requested(RunOptions.parse(params), date(2026, 11, 20))
     assert str(refused.value).startswith(message) and len(str(refused.value)) < 200
 
 
@@ -57,3 +59,23 @@ def test_chunks_cover_the_window_in_order():
     assert [str(c) for c in window.chunks(7)] == ["2026-11-01_2026-11-07", "2026-11-08_2026-11-14",
                                                   "2026-11-15_2026-11-16"]
     assert Window.parse(str(window)) == window and window.days == 16
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"dry_run": "yes"}, "field 'dry_run': must be true or false, not 'yes'"),
+    ({"force": 1}, "field 'force': must be true or false, not '1'"),
+    ({"districts": "springfield"}, "field 'districts': must be a list of district slugs"),
+    ({"districts": ["springfield", 3]}, "field 'districts': must be a list of district slugs"),
+    ({"hold": ["x"]}, "field 'hold': must name the run's own hold"),
+])
+def test_a_run_option_of_the_wrong_kind_is_refused_naming_the_field(params, message):
+    with pytest.raises(RunInputError, match=message):
+        RunOptions.parse(params)
+
+
+def test_run_options_are_parsed_once_from_the_form_with_their_defaults():
+    form = {"districts": None, "start_date": None, "end_date": "2026-11-18", "dry_run": True, "force": False,
+            "conf_key_the_dags_do_not_take": 1}
+    assert RunOptions.parse(form) == RunOptions(end_date=date(2026, 11, 18), dry_run=True)
+    assert RunOptions.of({"params": {"districts": ["springfield"]}}).districts == ("springfield",)
+    assert RunOptions.of({}) == RunOptions()

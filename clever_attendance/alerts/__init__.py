@@ -12,6 +12,8 @@ from urllib.parse import quote
 from airflow.sdk import BaseNotifier
 
 from clever_attendance.alerts.send import send
+from clever_attendance.contracts import RunOptions
+from clever_attendance.errors import RunInputError
 from clever_attendance.retry_policy import classify
 from clever_attendance.settings import EVENTS, POLL, REVIEW
 
@@ -46,7 +48,6 @@ def district_of(task, dag_run=None) -> str | None:
     slug = getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
     if slug or getattr(task, "dag_id", None) != REVIEW:
         return slug
-    from clever_attendance.errors import RunInputError
     from clever_attendance.pipeline.holds import review_of
 
     try:
@@ -85,13 +86,22 @@ class FailureNotice:
             f"What to do next: {advice}",
             f"Run: {run_link(ti.dag_id, dag_run.run_id, ti.task_id, ti.map_index)}",
         ])
-        if (context.get("params") or {}).get("dry_run"):
+        if _options(context.get("params") or {}).dry_run:
             log.warning("dry run: a failure notice goes to this log only\n%s\n%s", subject, text)
             return
         send(subject, text, sorted({e for d in districts for e in d.alert_emails}), self.from_email)
 
 
-def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> list[str]:
+def _options(given: dict) -> RunOptions:
+    """The run's options; those of a run whose form is what failed (at its check): the defaults, so that it is
+    told."""
+    try:
+        return RunOptions.parse(given)
+    except RunInputError:
+        return RunOptions()
+
+
+def _unfinished(dag_id: str, run_id: str, districts: list[dict], options: RunOptions) -> list[str]:
     """Slugs of the run's districts that have neither delivered nor found nothing new, by the attendance ledger: a
     deadline callback may read neither the metadata database nor the task states. Before the run's check has
     chosen (or when the ledger does not answer), the districts the run was asked for."""
@@ -104,7 +114,7 @@ def _unfinished(dag_id: str, run_id: str, districts: list[dict], conf: dict) -> 
     except Exception:  # noqa: BLE001 - the alert goes out all the same, naming what the run was asked for
         log.exception("the attendance ledger could not say which districts of %s run %s are done", dag_id, run_id)
         found = None
-    return found if found is not None else conf.get("districts") or [d["slug"] for d in districts]
+    return found if found is not None else list(options.districts) or [d["slug"] for d in districts]
 
 
 def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float, districts: list[dict],
@@ -113,10 +123,11 @@ def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float,
     dag_run = (context or {}).get("dag_run") or {}
     run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "?"  # the API model names it dag_run_id
     state, run_type = dag_run.get("state", "?"), dag_run.get("run_type", "")
-    if run_type == "backfill" or (dag_run.get("conf") or {}).get("dry_run"):
+    options = _options(dag_run.get("conf") or {})
+    if run_type == "backfill" or options.dry_run:
         log.info("deadline passed for %s run %s of %s: backfills and dry runs page nobody", run_type, run_id, dag_id)
         return
-    unfinished = _unfinished(dag_id, run_id, districts, dag_run.get("conf") or {})
+    unfinished = _unfinished(dag_id, run_id, districts, options)
     status = "has failed" if state == "failed" else "is still running" if state in ("running", "queued") \
         else f"is {state}"
     names = {d["slug"]: district_line(d) for d in districts}
@@ -177,14 +188,14 @@ class HoldNotice(BaseNotifier):
 
         review, settings = review_of(context["dag_run"]), config.load()
         district = settings.district(review.district)
-        dates = ", ".join(d["date"] for d in review.dates)
+        dates = ", ".join(d.date for d in review.dates)
         link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url())
         subject = f"{SUBJECT} {district.slug}: {dates} held for a person"
         text = "\n".join([
             f"Clever attendance of {district_line(district.alert_identity())} for {dates} looks wrong next to its "
             f"schools' last school days: those dates' {review.rows} rows were not uploaded to Safety Shield; the "
             "rest of the district's attendance was.",
-            *(f"  {line}" for d in review.dates for line in d["lines"]),
+            *(f"  {line}" for d in review.dates for line in d.lines),
             f"What to do next: decide (Approve, Reject, or upload all but the suspicious schools) within "
             f"{review.timeout_hours:g} hours. With no decision nothing is uploaded, and you get a notice.",
             f"Decide: {link}",

@@ -9,6 +9,7 @@ from collections import Counter
 import requests
 from airflow.sdk import BaseHook, Connection
 
+from clever_attendance.contracts import Import
 from clever_attendance.errors import (
     SafetyShieldError,
     SafetyShieldFileTooLargeError,
@@ -148,16 +149,16 @@ def _too_large(district: str, step: str, answer: requests.Response) -> SafetyShi
         return SafetyShieldRefusedError(district, step, "HTTP 413 without the limits it refused the file for")
 
 
-def import_summary(result: dict) -> dict:
-    """An import's status in brief: counts, the columns rows were rejected for, and a failed file's fault; never
-    the row-level messages, which may quote the file's values (student numbers)."""
-    brief = {k: result.get(k) for k in ("uploadId", "status", "rowsReceived", "rowsImported", "rowsRejected",
-                                        "completedAt")}
-    brief["error_columns"] = dict(Counter(_column(e.get("column")) for e in result.get("errors", [])))
+def import_summary(result: dict) -> Import:
+    """An import's status in brief, from Safety Shield's answer: counts, the columns rows were rejected for, and a
+    failed file's fault; never the row-level messages, which may quote the file's values (student numbers)."""
+    columns = [_column(e.get("column")) for e in result.get("errors", [])]
+    file_error = None
     if result.get("status") == "failed":  # a category, a count and an id: Safety Shield's own words are not ours
-        found = [_column(e.get("column")) for e in result.get("errors", [])] or ["(file)"]
-        brief["file_error"] = f"{len(found)} file-level fault(s), first at column {found[0]}"
-    return brief
+        found = columns or ["(file)"]
+        file_error = f"{len(found)} file-level fault(s), first at column {found[0]}"
+    return Import(result.get("uploadId"), result.get("status"), result.get("rowsReceived"), result.get("rowsImported"),
+                  result.get("rowsRejected"), result.get("completedAt"), dict(Counter(columns)), file_error)
 
 
 def _column(name) -> str:

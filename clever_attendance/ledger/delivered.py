@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
+from clever_attendance.contracts import Status, Window
 from clever_attendance.ledger.tables import district_days
-from clever_attendance.pipeline.window import Window
 
 BATCH = 500  # districts per query: bounded IN lists
 
@@ -22,10 +22,11 @@ def digests(db: sa.Connection, slug: str, window: Window) -> dict[str, str]:
 
 
 def _settled() -> sa.ColumnElement[bool]:
-    """A date whose last run read it and left it where it should be: delivered (`record.delivers`), unchanged,
-    without attendance, or held for a person (not failed, skipped or a dry run)."""
+    """A date whose last run read it and left it where it should be: delivered (`contracts.delivers`), unchanged,
+    without attendance, or held for a person or by one (not failed, skipped or a dry run)."""
     s = district_days.c.status
-    return sa.or_(s.like("uploaded%"), s == "no attendance", s.like("held%"))
+    held = (Status.HELD, Status.REJECTED, Status.NO_DECISION)  # a person's name may follow: "held: rejected by ana"
+    return sa.or_(s.like(f"{Status.UPLOADED}%"), s == Status.NO_ATTENDANCE, *(s.like(f"{h}%") for h in held))
 
 
 def read_at(db: sa.Connection, windows: dict[str, Window]) -> dict[str, str]:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from airflow.sdk import ObjectStoragePath
 
+from clever_attendance.contracts import (
+    SKIPPED,
+    Delivery,
+    DistrictReport,
+    Manifest,
+    Posted,
+    Status,
+    Transformed,
+    Window,
+    delivers,
+)
 from clever_attendance.ledger.tables import (
     COUNTS,
     delivered_keys,
@@ -21,16 +33,17 @@ from clever_attendance.ledger.tables import (
     run_districts,
     school_days,
 )
-from clever_attendance.pipeline import mirror
-from clever_attendance.pipeline.guard import HELD, date_status
-from clever_attendance.pipeline.window import Window
 from clever_attendance.settings import CLEVER_RETENTION_DAYS
 
 
-def delivers(status: str) -> bool:
-    """Does a date of this status hold this run's rows in Safety Shield (or none to hold)? Uploaded, also as a
-    person approved or trimmed it, or without attendance."""
-    return status.startswith("uploaded") or status == "no attendance"
+def pack(keys: np.ndarray) -> bytes:
+    """Sorted hashes as the ledger stores them (`delivered_keys.hashes`): deltas, compressed."""
+    return zlib.compress(np.diff(keys, prepend=np.uint64(0)).astype("<u8").tobytes())
+
+
+def unpack(stored: bytes | None) -> np.ndarray:
+    return np.cumsum(np.frombuffer(zlib.decompress(stored), "<u8"), dtype=np.uint64) if stored else \
+        np.empty(0, np.uint64)
 
 
 @dataclass
@@ -46,58 +59,54 @@ class RunEntry:
     identities: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # district: date: what was read
     reconciled: bool = False
 
-    def add(self, row: dict, window: str, pulled: dict, rejects_csv: str | None = None,
-            school_days_csv: str | None = None, sync: str | None = None, identities: str | None = None) -> None:
-        """A district of the run: its report row, window and tasks' XComs, the staged files to keep, and the
-        Clever sync the check read for a district it skipped."""
-        dates = district_dates(row, window, pulled, sync)
+    def add(self, row: DistrictReport, window: Window, manifest: Manifest | None = None,
+            transformed: Transformed | None = None, delivery: Delivery | None = None, *, sync: str | None = None,
+            rejected: pd.DataFrame | None = None, school_days: pd.DataFrame | None = None,
+            identities: Mapping[str, np.ndarray] | None = None) -> None:
+        """A district of the run: its report row and window, what its tasks handed on, what the transform staged
+        (the rejected records, school days and rows' identities by date), and the Clever sync the check read for a
+        district it skipped."""
+        dates = district_dates(row, window, manifest, transformed, delivery, sync)
         self.deliveries += dates
         read = [d["attendance_date"] for d in dates if counts_gone(d)]
-        if identities and read:
-            with ObjectStoragePath(identities).open("rb") as f, np.load(f) as found:
-                self.identities[row["district"]] = {day: found[day] for day in read if day in found}
-        if rejects_csv:
-            found = pd.read_csv(rejects_csv, dtype=str, keep_default_na=False)
-            self.rejects.append(found.drop(columns=[c for c in found if c not in rejects.c]).assign(
-                district=row["district"]))
-        if school_days_csv and row["status"] in ("uploaded", HELD):  # what reached Safety Shield: not held dates
-            held = set(row.get("held") or {})
-            dates = [str(day) for day in Window.parse(window).dates() if str(day) not in held]
-            found = pd.read_csv(school_days_csv, dtype={"school_id": str, "school_number": str,
-                                                        "attendance_date": str}, keep_default_na=False)
-            self.school_days.append((row["district"], dates, found[~found["attendance_date"].isin(held)]))
+        if identities is not None and read:
+            self.identities[row.district] = {day: identities[day] for day in read if day in identities}
+        if rejected is not None:
+            self.rejects.append(rejected.drop(columns=[c for c in rejected if c not in rejects.c]).assign(
+                district=row.district))
+        if school_days is not None and row.status in (Status.UPLOADED, Status.HELD):  # what reached Safety Shield
+            held = set(row.held)
+            dates = [str(day) for day in window.dates() if str(day) not in held]
+            self.school_days.append((row.district, dates, school_days[~school_days["attendance_date"].isin(held)]))
 
 
-def district_dates(row: dict, window: str, pulled: dict, sync: str | None = None) -> list[dict]:
+def district_dates(row: DistrictReport, window: Window, manifest: Manifest | None, transformed: Transformed | None,
+                   delivery: Delivery | None, sync: str | None = None) -> list[dict]:
     """One row per attendance date of the district's window: its status, counts, import and timings."""
-    extract, transform, upload = (pulled.get(step) or {} for step in ("extract", "transform", "upload"))
-    days = transform.get("counts", {}).get("days", {})
-    late = row.get("latency") or {}
+    days = transformed.staged.counts.days if transformed else {}
     out = []
-    held = row.get("held") or {}
-    posting = transform.get("mirror", {})
-    for day in Window.parse(window).dates():
-        counts = days.get(str(day), {})
+    for day in window.dates():
+        counts = days.get(str(day))
         # held, unchanged: the district's other dates were uploaded
-        status = "uploaded" if row["status"] in (HELD, mirror.UNCHANGED) else row["status"]
-        posted = posting.get(str(day))  # new, changed or unchanged
-        if status == "uploaded" and not counts.get("delivered"):
-            status = "no attendance"  # the district's file had none of this date
-        elif status == "uploaded" and posted == mirror.UNCHANGED:
-            status = mirror.UNCHANGED  # Safety Shield holds these rows already: not posted
-        what = held.get(str(day))
-        if what and status != "dry run":
-            status = date_status(what["action"], what["decided_by"])
+        status = Status.UPLOADED if row.status in (Status.HELD, Status.UNCHANGED) else row.status
+        posted = row.mirror.get(str(day))  # new, changed or unchanged
+        if status == Status.UPLOADED and not (counts and counts.delivered):
+            status = Status.NO_ATTENDANCE  # the district's file had none of this date
+        elif status == Status.UPLOADED and posted == Posted.UNCHANGED:
+            status = Status.UNCHANGED  # Safety Shield holds these rows already: not posted
+        held = row.held.get(str(day))
+        if held and status != Status.DRY_RUN:
+            status = Status.after_guard(held.action, held.decided_by)
         out.append({
-            "district": row["district"], "attendance_date": str(day), "window": window, "status": status,
-            **{name: counts.get(name, 0) if transform else None for name in COUNTS},
-            "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})) if transform else None,
-            "import_ids": ",".join(u["uploadId"] for u in upload.get("uploads", [])) or None,
-            "completed_at": upload.get("completedAt"),
-            "last_attendance_sync": extract.get("last_attendance_sync") or sync,
-            "digest": counts.get("digest"), "posted": posted if status == "uploaded" else None,  # new, changed
-            **{f"latency_{name}": late.get(name) for name in ("p50", "p95", "max")},
-            **{f"{step}_s": row.get(f"{step}_s") for step in ("extract", "transform", "upload")},
+            "district": row.district, "attendance_date": str(day), "window": str(window), "status": status,
+            **{name: (getattr(counts, name) if counts else 0) if transformed else None for name in COUNTS},
+            "rejected_by_reason": json.dumps(counts.rejected_by_reason if counts else {}) if transformed else None,
+            "import_ids": delivery.import_ids if delivery else None,
+            "completed_at": delivery.completed_at if delivery else None,
+            "last_attendance_sync": (manifest and manifest.last_attendance_sync) or sync,
+            "digest": counts and counts.digest, "posted": posted if status == Status.UPLOADED else None,
+            **{f"latency_{name}": getattr(row.latency, name, None) for name in ("p50", "p95", "max")},
+            "extract_s": row.extract_s, "transform_s": row.transform_s, "upload_s": row.upload_s,
         })
     return out
 
@@ -129,7 +138,7 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
         settle(db, recorded)
         cutoff = iso(now - timedelta(days=retention_days))
         db.execute(rejects.delete().where(rejects.c.recorded_at < cutoff))
-        db.execute(deliveries.delete().where(deliveries.c.status.like("skipped%"), deliveries.c.recorded_at < cutoff))
+        db.execute(deliveries.delete().where(deliveries.c.status.in_(SKIPPED), deliveries.c.recorded_at < cutoff))
         db.execute(run_districts.delete().where(run_districts.c.recorded_at < cutoff))
         kept_from = str(now.date() - timedelta(days=CLEVER_RETENTION_DAYS + 7))  # Clever no longer holds older dates
         db.execute(delivered_keys.delete().where(delivered_keys.c.attendance_date < kept_from))
@@ -138,8 +147,8 @@ def write(engine: sa.Engine, entry: RunEntry, retention_days: int, now: datetime
 def counts_gone(row: dict) -> bool:
     """Does the run's row of a date say what Clever holds of it now: its rows read and posted whole, or none found?
     (A date unchanged, held, trimmed by a person, failed or previewed leaves its count as it was.)"""
-    return row["status"] == "no attendance" or (row["status"] == "uploaded"
-                                                 and row.get("posted") in (mirror.NEW, mirror.CHANGED))
+    return row["status"] == Status.NO_ATTENDANCE or (row["status"] == Status.UPLOADED
+                                                      and row.get("posted") in (Posted.NEW, Posted.CHANGED))
 
 
 def count_gone(db: sa.Connection, recorded: list[dict], read: dict[str, dict[str, np.ndarray]]) -> None:
@@ -156,26 +165,26 @@ def count_gone(db: sa.Connection, recorded: list[dict], read: dict[str, dict[str
             k.district == slug, k.attendance_date.in_([r["attendance_date"] for r in rows]))).all())
         for row in rows:
             day = row["attendance_date"]
-            old, new = mirror.unpack(held.get(day)), identities.get(day, np.empty(0, np.uint64))
+            old, new = unpack(held.get(day)), identities.get(day, np.empty(0, np.uint64))
             row["gone"] = int(np.setdiff1d(old, new, assume_unique=True).size)
-            if row["status"] == "no attendance":
+            if row["status"] == Status.NO_ATTENDANCE:
                 continue  # nothing posted: Safety Shield holds what it held
             now = np.union1d(old, new)
             db.execute(delivered_keys.delete().where(k.district == slug, k.attendance_date == day))
-            db.execute(delivered_keys.insert().values(district=slug, attendance_date=day, hashes=mirror.pack(now),
+            db.execute(delivered_keys.insert().values(district=slug, attendance_date=day, hashes=pack(now),
                                                       count=int(now.size)))
 
 
 def standing(old: dict | None, row: dict) -> dict | None:
     """Where a district's date stands after a recorded row: None when the row changes nothing of it."""
-    if row["status"] == "dry run" or (row["status"].startswith("skipped") and old):
+    if row["status"] == Status.DRY_RUN or (row["status"] in SKIPPED and old):
         return None  # a skip changes nothing (nothing new, or another run syncs the district)
     new = dict(old or {}, district=row["district"], attendance_date=row["attendance_date"])
     seen = [s for s in ((old or {}).get("last_attendance_sync"), row.get("last_attendance_sync")) if s]
     new["last_attendance_sync"] = max(seen) if seen else None
     status = row["status"]
-    if status == mirror.UNCHANGED:  # Safety Shield holds the rows as they are, from the upload delivered_* name
-        status = old["status"] if old and delivers(old["status"]) else "uploaded"  # as a person approved them, say
+    if status == Status.UNCHANGED:  # Safety Shield holds the rows as they are, from the upload delivered_* name
+        status = old["status"] if old and delivers(old["status"]) else Status.UPLOADED  # as a person approved, say
     new.update(status=status, dag_id=row["dag_id"], run_id=row["run_id"], recorded_at=row["recorded_at"])
     if delivers(row["status"]):
         new.update({name: row.get(name) for name in (*COUNTS, "rejected_by_reason", "completed_at")},

@@ -63,7 +63,7 @@ district_days = sa.Table(
 )
 
 # 8: per district x attendance date, the identities Safety Shield holds (every row ever posted for the date, as
-# 48-bit hashes: `pipeline.mirror.pack`), to count what Clever no longer holds; kept while Clever keeps the date
+# 48-bit hashes: `ledger.record.pack`), to count what Clever no longer holds; kept while Clever keeps the date
 delivered_keys = sa.Table(
     "delivered_keys", meta,
     *_text("district", "attendance_date", primary_key=True),

@@ -5,19 +5,23 @@ Airflow's human-in-the-loop operator: the request waits in Browse → Required A
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Context
 
 from clever_attendance.pipeline.guard import APPROVE, PARTIAL, REJECT
 
+if TYPE_CHECKING:
+    from clever_attendance.pipeline.holds import Review
 
-def body(review, district: dict) -> str:
+
+def body(review: Review, district: dict) -> str:
     """What the person reads in Required Actions: the suspicious schools' counts and shares, and the choices."""
-    dates = ", ".join(d["date"] for d in review.dates)
-    lines = "\n".join(f"- {line}" for d in review.dates for line in d["lines"])
+    dates = ", ".join(d.date for d in review.dates)
+    lines = "\n".join(f"- {line}" for d in review.dates for line in d.lines)
     return (
         f"Clever attendance of **{district['name']}** (slug {district['slug']}, Clever district "
         f"{district['clever_district_id']}, Safety Shield {district['safety_shield_district_id']}) for **{dates}** "
@@ -28,6 +32,25 @@ def body(review, district: dict) -> str:
         f"of those dates.\n\nWith no decision in {review.timeout_hours:g} hours nothing is uploaded, the district's "
         f"team gets a notice, and a later run asks again."
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A person's answer to a hold's request, as `HoldDecision` hands it on (Airflow's human-in-the-loop XCom)."""
+
+    chosen: str  # one of the options: APPROVE, REJECT, PARTIAL
+    user_id: str | None
+    user_name: str | None
+
+    @classmethod
+    def from_xcom(cls, value: dict) -> Answer:
+        user = value.get("responded_by_user") or {}
+        return cls(value["chosen_options"][0], user.get("id"), user.get("name"))
+
+    @property
+    def by(self) -> str | None:
+        """How the ledger and the log name who decided."""
+        return self.user_name or self.user_id
 
 
 class HoldDecision(HITLOperator):
@@ -46,7 +69,7 @@ class HoldDecision(HITLOperator):
         review = review_of(context["dag_run"])
         found = config.load().district(review.district)
         district = found.alert_identity()
-        self.subject = f"Clever attendance of {district['name']} held: {', '.join(d['date'] for d in review.dates)}"
+        self.subject = f"Clever attendance of {district['name']} held: {', '.join(d.date for d in review.dates)}"
         self.body = body(review, district)
         self.response_timeout = timedelta(hours=review.timeout_hours)
         self.assigned_users = [{"id": user, "name": user} for user in found.reviewers] or None

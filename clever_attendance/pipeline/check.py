@@ -2,7 +2,7 @@
 
 A district whose Clever `last_attendance_sync` is the one every date of its window was last read at (the
 ledger's `district_days`) is left out, so the scheduler never starts a task for it; the others become the
-instances of the mapped district group. Every district's sync is read at once (`hooks.clever_sync`), one request each.
+instances of the mapped district group. Every district's sync is read at once (`hooks.clever_async`), one request each.
 """
 
 from __future__ import annotations
@@ -14,38 +14,40 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseHook
 
+from clever_attendance.contracts import RunOptions, Skip, Target, Window
 from clever_attendance.errors import CleverError, RunInputError
-from clever_attendance.hooks.clever_sync import read_syncs
+from clever_attendance.hooks.clever_async import read_syncs
 from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
 from clever_attendance.ledger import progress
 from clever_attendance.ledger.delivered import read_at
 from clever_attendance.pipeline import config
-from clever_attendance.pipeline.window import Window, requested, single_day, trailing
+from clever_attendance.pipeline.window import requested, single_day, trailing
 from clever_attendance.settings import CLEVER_RETENTION_DAYS, DAILY, EVENTS, POLL, WATCH_ASSET_URI
 
 log = logging.getLogger(__name__)
 POLLING = (POLL, EVENTS)  # the DAGs whose runs come minutes apart, over the same recent dates
 
 
-def window(context, settings: config.Settings, district: config.District, sync: str | None = None) -> Window:
+def window(context, options: RunOptions, settings: config.Settings, district: config.District,
+           sync: str | None = None) -> Window:
     """The run's dates: the manual override, else one date (daily DAG), else today and the lookback
     (polling), where "today" is that of the district's moved sync for an event-driven run."""
     moment = context.get("logical_date") or context["dag_run"].run_after  # a manual run has no logical date
-    override = requested(context["params"], moment.astimezone(ZoneInfo(district.timezone)).date())
+    override = requested(options, moment.astimezone(ZoneInfo(district.timezone)).date())
     if override:
         return override
     if context["dag"].dag_id == DAILY:
         day = single_day(moment, settings.timezone)
-        return reconciled(day, district, moment) if reconciles(context) else day
+        return reconciled(day, district, moment) if reconciles(context, options) else day
     return trailing(datetime.fromisoformat(sync) if sync else moment, district.timezone, district.lookback_days)
 
 
-def reconciles(context) -> bool:
+def reconciles(context, options: RunOptions) -> bool:
     """The daily DAG's nightly (scheduled) runs reconcile, and a manual run of it that asks to; backfills do not
     (each of their runs is one date), nor do the other DAGs."""
     run_type = context["dag_run"].run_type
     return context["dag"].dag_id == DAILY and (getattr(run_type, "value", run_type) == "scheduled"
-                                               or bool(context["params"].get("reconcile")))
+                                               or options.reconcile)
 
 
 def reconciled(day: Window, district: config.District, moment: datetime) -> Window:
@@ -66,13 +68,11 @@ def moved_syncs(context) -> dict[str, str]:
     return moved
 
 
-def chosen(context, settings: config.Settings) -> dict[str, Window]:
+def chosen(context, options: RunOptions, settings: config.Settings) -> dict[str, Window]:
     """The run's districts and their windows: those the form selects (all when none), or those the
     watcher saw move for an event-driven run."""
-    selected = context["params"].get("districts") or []
+    selected = options.districts
     known = {d.slug for d in settings.districts}
-    if not isinstance(selected, list) or not all(isinstance(slug, str) for slug in selected):
-        raise RunInputError("field 'districts': must be a list of district slugs")
     unknown = sorted(set(selected) - known)
     if unknown:  # named, but not echoed at any length: a run's conf is anyone's
         raise RunInputError(f"field 'districts': {len(unknown)} not in {settings.source}: "
@@ -82,42 +82,44 @@ def chosen(context, settings: config.Settings) -> dict[str, Window]:
     if gone:
         log.warning("the watcher named districts no longer in %s: %s", settings.source, ", ".join(gone))
     wanted = set(selected) or ({s for s in moved if s in known} if moved else known)
-    return {d.slug: window(context, settings, d, moved.get(d.slug)) for d in settings.districts if d.slug in wanted}
+    return {d.slug: window(context, options, settings, d, moved.get(d.slug)) for d in settings.districts
+            if d.slug in wanted}
 
 
 def check(context) -> list[dict]:
-    """The districts to sync, as the district group's arguments; the others go to XCom `skipped` (slug: window,
-    reason and the Clever sync read)."""
-    settings = config.load()
-    params, dag_id, run_id = context["params"], context["dag"].dag_id, context["run_id"]
+    """The districts to sync, as the district group's arguments (`Target`s); the others go to XCom `skipped`
+    (slug: `Skip`)."""
+    settings, options = config.load(), RunOptions.of(context)
+    dag_id, run_id = context["dag"].dag_id, context["run_id"]
     if settings.broken:
         log.warning("%s", settings.left_out())
-        if dag_id == DAILY and not params.get("dry_run"):  # once a night, not every poll
+        if dag_id == DAILY and not options.dry_run:  # once a night, not every poll
             from clever_attendance.alerts import districts_left_out
 
             districts_left_out(settings)
-    windows = chosen(context, settings)
-    skipped: dict[str, dict] = {}
+    windows = chosen(context, options, settings)
+    skipped: dict[str, Skip] = {}
     with ledger_errors(f"reading what run {run_id} has nothing new for"), LedgerHook().get_conn().connect() as db:
-        known = {} if params.get("force") or params.get("dry_run") else read_at(db, windows)  # a dry run previews
+        # a dry run previews what Clever holds now, new or not
+        known = {} if options.force or options.dry_run else read_at(db, windows)
         lane = POLLING if dag_id in POLLING else ()  # a daily run's dates are its own (backfills run side by side)
-        elsewhere = {} if params.get("dry_run") or not lane else progress.in_flight(db, lane, run_id)
+        elsewhere = {} if options.dry_run or not lane else progress.in_flight(db, lane, run_id)
     for slug, (other_dag, other_run) in _running(context["ti"], elsewhere, windows).items():
         log.warning("Clever district %s: still being synced by run %s of %s: left to it", slug, other_run, other_dag)
-        skipped[slug] = {"reason": progress.ELSEWHERE, "window": str(windows[slug]), "run": other_run}
+        skipped[slug] = Skip(progress.ELSEWHERE, windows[slug], run=other_run)
         known.pop(slug, None)
     for slug, sync in _syncs(settings, list(known)).items():
         if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
             log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
         elif sync == known[slug]:
-            skipped[slug] = {"reason": "nothing new", "window": str(windows[slug]), "sync": sync}
-    context["ti"].xcom_push(key="skipped", value=skipped)
+            skipped[slug] = Skip(progress.NOTHING_NEW, windows[slug], sync=sync)
+    context["ti"].xcom_push(key="skipped", value={slug: skip.to_xcom() for slug, skip in skipped.items()})
     with ledger_errors(f"recording the districts of run {run_id}"):
         progress.plan(LedgerHook().get_conn(), dag_id, run_id, {s: str(w) for s, w in windows.items()},
-                      {slug: why["reason"] for slug, why in skipped.items()}, reconciles(context))
-    targets = [{"slug": slug, "window": str(span)} for slug, span in windows.items() if slug not in skipped]
+                      {slug: skip.reason for slug, skip in skipped.items()}, reconciles(context, options))
+    targets = [Target(slug, span) for slug, span in windows.items() if slug not in skipped]
     log.info("%d district(s) to sync, %d left out (nothing new, or in another run)", len(targets), len(skipped))
-    return targets
+    return [target.to_xcom() for target in targets]
 
 
 def _running(ti, elsewhere: dict[str, tuple[str, str, str]], windows: dict[str, Window]

@@ -11,12 +11,12 @@ from datetime import datetime
 
 from airflow.sdk import ObjectStoragePath
 
+from clever_attendance.contracts import Manifest, Window
 from clever_attendance.errors import CleverContractError
 from clever_attendance.hooks.clever import CleverHook
-from clever_attendance.pipeline import records, staging
+from clever_attendance.pipeline import staged_csv, staging
 from clever_attendance.pipeline.config import District
 from clever_attendance.pipeline.schemas import CLEVER_ID, CLEVER_TIMESTAMP
-from clever_attendance.pipeline.window import Window
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ def _text(path: ObjectStoragePath) -> io.TextIOWrapper:
 
 
 def extract(district: District, window: Window, folder: ObjectStoragePath, read_at: str | None,
-            force: bool, chunk_days: int, rate_share: float = 1.0) -> dict:
-    """Stage the roster tables and one raw file per chunk of the window; return the manifest (no student data).
+            force: bool, chunk_days: int, rate_share: float = 1.0) -> Manifest:
+    """Stage the roster tables and one raw file per chunk of the window; return what was staged.
     `read_at`: the Clever sync every date of the window was last read at, if any (then nothing is new at it);
     `rate_share`: of the connection's request rate, what this read may use (a reconciliation leaves the rest)."""
     started = time.monotonic()
@@ -101,19 +101,17 @@ def extract(district: District, window: Window, folder: ObjectStoragePath, read_
     if missing:
         raise CleverContractError(district.clever_district_id, "reading the schools",
                                   f"configured schools not shared by Clever: {', '.join(missing)}")
-    tables = records.write_roster(roster, lambda name: _text(folder / f"{name}.csv"))
+    tables = staged_csv.write_roster(roster, lambda name: _text(folder / f"{name}.csv"))
     order = school_order(wanted, roster["students"], roster["sections"])
     raw_files, read = [], 0
     for chunk in window.chunks(chunk_days):
         path = folder / f"raw_{chunk}.csv"
         with _text(path) as out:
             schools = hook.iter_district_attendance(order, chunk.start, chunk.end)
-            staged = (records.staged_record(r) for school in schools for r in school)
-            read += records.write_records(staged, records.RAW_FIELDS, out)
+            staged = (staged_csv.staged_record(r) for school in schools for r in school)
+            read += staged_csv.write_records(staged, staged_csv.RAW_FIELDS, out)
         raw_files.append(str(path))
     hook.log_totals()
-    return {
-        "folder": str(folder), "window": str(window), "raw_files": raw_files, "records": read,
-        "schools": len(wanted), "roster": tables, "last_attendance_sync": sync,
-        "clever": hook.stats.as_dict(), "seconds": round(time.monotonic() - started, 2),
-    }
+    return Manifest(folder=str(folder), window=window, raw_files=tuple(raw_files), records=read, schools=len(wanted),
+                    roster=tables, last_attendance_sync=sync, clever=hook.stats.as_dict(),
+                    seconds=round(time.monotonic() - started, 2))

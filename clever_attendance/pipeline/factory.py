@@ -174,7 +174,7 @@ def extract(slug: str, window: str) -> dict:
 
 @task(map_index_template=LABEL)
 def transform(slug: str, window: str, manifest: dict) -> dict:
-    """Validate and reshape the staged records into attendance.csv and rejects.csv, then the data guard: dates
+    """Validate and transform the staged records into attendance.csv and rejects.csv, then the data guard: dates
     whose schools look broken next to their own history are held for a person (a review run), the rest uploaded."""
     from clever_attendance.pipeline import tasks
 
@@ -200,17 +200,13 @@ def _district_group(notice: FailureNotice):
     def district(slug: str, window: str) -> None:
         manifest = extract.override(pool=POOL, execution_timeout=TIMEOUTS["extract"],
                                     on_failure_callback=notice)(slug=slug, window=window)
-        staged = transform.override(execution_timeout=TIMEOUTS["transform"],
-                                    on_failure_callback=notice)(slug=slug, window=window, manifest=manifest)
-        upload = SafetyShieldUploadOperator(
-            task_id="upload", csv_path=staged["upload_path"], district_slug=slug,
-            safety_shield_district_id=manifest["safety_shield_district_id"], window=window,
-            max_reject_share=manifest["max_reject_share"], safety_shield_conn_id=manifest["safety_shield_conn_id"],
-            dry_run="{{ params.dry_run }}", counts=staged["counts"], asset_alias=ASSET_ALIAS,
+        transformed = transform.override(execution_timeout=TIMEOUTS["transform"],
+                                         on_failure_callback=notice)(slug=slug, window=window, manifest=manifest)
+        SafetyShieldUploadOperator(
+            task_id="upload", order=transformed["order"], district_slug=slug, asset_alias=ASSET_ALIAS,
             outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True, execution_timeout=TIMEOUTS["upload"],
             on_failure_callback=notice, on_success_callback=_delivered,
             map_index_template="{{ task.district_slug }}")
-        staged >> upload
 
     return district
 
@@ -238,13 +234,10 @@ def _review_dag(settings: Settings, notice: FailureNotice) -> DAG:
                        is_paused_upon_creation=False, default_args=_default_args(settings), doc_md=REVIEW_DOC,
                        tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(REVIEW)) as dag:
         decision = HoldDecision(task_id="decide", notifiers=[HoldNotice()], on_failure_callback=notice, retries=0)
-        delivered = deliver.override(on_failure_callback=notice)(decision.output)
+        decided = deliver.override(on_failure_callback=notice)(decision.output)
         upload = SafetyShieldUploadOperator(
-            task_id="upload", csv_path=delivered["csv_path"], district_slug=delivered["district"],
-            safety_shield_district_id=delivered["safety_shield_district_id"], window=delivered["window"],
-            max_reject_share=delivered["max_reject_share"], safety_shield_conn_id=delivered["safety_shield_conn_id"],
-            asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True,
-            execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)
+            task_id="upload", order=decided["order"], asset_alias=ASSET_ALIAS, outlets=[AssetAlias(ASSET_ALIAS)],
+            deferrable=True, execution_timeout=TIMEOUTS["upload"], on_failure_callback=notice)
         upload >> record.override(execution_timeout=TIMEOUTS["report"])()
     return dag
 

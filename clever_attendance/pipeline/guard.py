@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from statistics import median
 
+from clever_attendance.contracts import Decision, GuardAction
 from clever_attendance.pipeline.config import Guard
 
 OK, NO_BASELINE, SMALL = "ok", "no baseline", "small school"
@@ -55,10 +56,6 @@ class Verdict:
     @property
     def suspicious(self) -> list[Finding]:
         return [f for f in self.findings if f.suspicious]
-
-    def to_dict(self) -> dict:
-        return {"findings": [asdict(f) for f in self.findings], "no_attendance": self.no_attendance,
-                "held": bool(self.suspicious)}
 
 
 def _share(row: dict) -> float:
@@ -111,11 +108,9 @@ def _judge(day: str, school: str, row: dict | None, usual: list[dict], guard: Gu
     return Finding(**{**asdict(found), "verdict": verdict})
 
 
-APPROVE, REJECT, PARTIAL = "Approve", "Reject", "Upload all but the suspicious schools"
-HELD = "held for a person"  # a district's status, and a date's, while a person decides
-WAITING = ("hold", "wait")  # the guard's actions that leave a date waiting for a person
-DECISIONS = {APPROVE: "approved", REJECT: "rejected", PARTIAL: "partly approved"}
-PENDING, TIMED_OUT = None, "no decision"  # a hold waiting for a person; one nobody decided in time (asked again)
+APPROVE, REJECT, PARTIAL = "Approve", "Reject", "Upload all but the suspicious schools"  # a person's choices
+DECISIONS = {APPROVE: Decision.APPROVED, REJECT: Decision.REJECTED, PARTIAL: Decision.PARTLY_APPROVED}
+PENDING = None  # a hold waiting for a person
 
 
 def fingerprint(findings: list[Finding]) -> str:
@@ -132,7 +127,7 @@ class DatePlan:
     """What the guard does with one date of the district's file."""
 
     attendance_date: str
-    action: str  # "hold" (ask a person), "wait" (already asked), "drop" (rejected), "trim" (schools left out)
+    action: GuardAction
     fingerprint: str
     findings: list[Finding]
     decided_by: str | None = None
@@ -153,19 +148,13 @@ def plan(verdict: Verdict, decisions: dict[tuple[str, str], dict], stale_before:
     for day, findings in sorted(by_date.items()):
         mark = fingerprint(findings)
         known = decisions.get((day, mark))
-        decision = known["decision"] if known else TIMED_OUT
+        decision = known["decision"] if known else Decision.NO_DECISION
         if known and decision is PENDING and known["held_at"] < stale_before:
-            decision = TIMED_OUT
-        if decision == "approved":
+            decision = Decision.NO_DECISION
+        if decision == Decision.APPROVED:
             continue
-        action = {"rejected": "drop", "partly approved": "trim", PENDING: "wait"}.get(decision, "hold")
+        action = {Decision.REJECTED: GuardAction.DROP, Decision.PARTLY_APPROVED: GuardAction.TRIM,
+                  PENDING: GuardAction.WAIT}.get(decision, GuardAction.HOLD)
         plans.append(DatePlan(day, action, mark, findings, (known or {}).get("decided_by")))
     return plans
 
-
-def date_status(action: str, decided_by: str | None) -> str:
-    """A date's status in the ledger after the guard's action on it."""
-    if action in WAITING:
-        return HELD
-    return "uploaded without suspicious schools" if action == "trim" else \
-        "held: rejected" + (f" by {decided_by}" if decided_by else "")

@@ -13,12 +13,12 @@ rows are `gone` from Clever.
 from __future__ import annotations
 
 import hashlib
-import zlib
 
 import numpy as np
 import pandas as pd
 
-NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
+from clever_attendance.contracts import Posted
+from clever_attendance.pipeline.columns import IDENTITY
 
 
 def digests(rows: pd.DataFrame, date_column: str) -> dict[str, str]:
@@ -33,28 +33,16 @@ def digests(rows: pd.DataFrame, date_column: str) -> dict[str, str]:
     return out
 
 
-def compare(built: dict[str, str], delivered: dict[str, str | None]) -> dict[str, str]:
+def compare(built: dict[str, str], delivered: dict[str, str | None]) -> dict[str, Posted]:
     """Per date with rows: new, changed or unchanged against what Safety Shield holds."""
-    return {day: NEW if not delivered.get(day) else UNCHANGED if delivered[day] == digest else CHANGED
-            for day, digest in built.items()}
+    return {day: Posted.NEW if not delivered.get(day) else Posted.UNCHANGED if delivered[day] == digest
+            else Posted.CHANGED for day, digest in built.items()}
 
 
 def identities(rows: pd.DataFrame, date_column: str) -> dict[str, np.ndarray]:
     """Per value of `date_column`, the sorted 48-bit hashes of its rows' CSV identities (unique: a file holds each
     identity once). 48 bits: two identities of a 50,000-row date share one with odds of about 1 in 200,000."""
-    from clever_attendance.pipeline.schemas import IDENTITY  # pandera: not for the ledger's other readers
-
     if not len(rows):
         return {}
     hashed = pd.util.hash_pandas_object(rows[IDENTITY], index=False).to_numpy() >> np.uint64(16)
     return {day: np.unique(hashed[where]) for day, where in rows.groupby(date_column, sort=False).indices.items()}
-
-
-def pack(keys: np.ndarray) -> bytes:
-    """Sorted hashes as the ledger stores them: deltas, compressed."""
-    return zlib.compress(np.diff(keys, prepend=np.uint64(0)).astype("<u8").tobytes())
-
-
-def unpack(stored: bytes | None) -> np.ndarray:
-    return np.cumsum(np.frombuffer(zlib.decompress(stored), "<u8"), dtype=np.uint64) if stored else \
-        np.empty(0, np.uint64)

@@ -1,6 +1,7 @@
-"""The two record shapes the pipeline trusts: Clever's attendance record and Safety Shield's CSV row.
+"""The two record shapes the pipeline trusts: Clever's attendance record and Safety Shield's CSV row, checked.
 
-`AttendanceCsv` is the one place that defines the CSV's columns, their order and their formats.
+`AttendanceCsv` is the one place that defines the formats of the CSV's columns; their names and order are
+`columns.CSV_COLUMNS` (light, for readers without pandas), which the models' fields follow.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pandera import extensions
 from pandera.typing import Series
 
 from clever_attendance.errors import PipelineBug
+from clever_attendance.pipeline.columns import IDENTITY
 
 # Every pattern is matched whole (`str_fullmatch`) and spells its digits [0-9]: a `$` lets a trailing newline
 # through, and `\d` matches any script's digits.
@@ -56,7 +58,7 @@ def no_control_characters(values: pd.Series) -> pd.Series:
 
 
 class CleverAttendance(pa.DataFrameModel):
-    """One record of Clever's attendance API (v3.1 preview), as the hook passes it on."""
+    """One record of Clever's attendance API (v3.1 preview), as the hook passes it on (`columns.CLEVER_FIELDS`)."""
 
     attendance_date: Series[str] = pa.Field(str_fullmatch=CLEVER_DATE)
     attendance_status: Series[str] = pa.Field(isin=["present", "absent", "tardy"])
@@ -93,7 +95,7 @@ class AttendanceCsv(pa.DataFrameModel):
     class Config:
         strict = True
         ordered = True
-        unique = ["SchoolID", "Student_Number", "Att_Date", "Att_Mode_Code", "Period", "Section_Number"]
+        unique = IDENTITY
 
     @pa.dataframe_check
     @classmethod
@@ -102,11 +104,6 @@ class AttendanceCsv(pa.DataFrameModel):
         daily = df["Att_Mode_Code"] == MODES["daily"]
         bare = (df["Period"] == "") & (df["Course_Number"] == "") & (df["Section_Number"] == "")
         return (daily & bare) | (~daily & (df["Section_Number"] != ""))
-
-
-CSV_COLUMNS: list[str] = list(AttendanceCsv.to_schema().columns)
-IDENTITY: list[str] = AttendanceCsv.Config.unique
-CLEVER_FIELDS: list[str] = list(CleverAttendance.to_schema().columns)
 
 
 class CsvSchemaError(PipelineBug):

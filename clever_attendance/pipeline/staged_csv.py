@@ -1,4 +1,5 @@
-"""The files a run stages: Clever records and roster lookups in, the CSV and its rejects out.
+"""The files a run stages, as CSV, written and read back: Clever records and roster lookups in, the attendance CSV
+and its rejects out (`write_frame`, the CSV writer).
 
 Only the fields the transform needs are staged: no student names ever reach the disk. Staged files are
 CSV (RFC 4180, CRLF line ends: the csv module then quotes every value holding a quote, comma, CR or LF),
@@ -19,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from clever_attendance.pipeline.schemas import CLEVER_FIELDS, FAULT, UNUSABLE
+from clever_attendance.pipeline.columns import CLEVER_FIELDS
+from clever_attendance.pipeline.schemas import FAULT, UNUSABLE
 from clever_attendance.pipeline.transform import Roster
 
 RAW_FIELDS = [*CLEVER_FIELDS, FAULT]

@@ -1,16 +1,35 @@
-"""What each task does with its Airflow context: the run's input, the window, the staging folder."""
+"""What each task does with its Airflow context: the run's options, the window, the staging folder. What the tasks hand
+each other crosses XCom as the contracts' `to_xcom`, read back with their `from_xcom` here."""
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from clever_attendance.contracts import (
+    FAILED,
+    Counts,
+    DecidedUpload,
+    Decision,
+    Delivery,
+    DistrictReport,
+    Manifest,
+    Posted,
+    RunOptions,
+    Skip,
+    Status,
+    Target,
+    Transformed,
+    UploadOrder,
+    Window,
+    plain,
+)
 from clever_attendance.pipeline import config, mirror, staging
-from clever_attendance.pipeline.window import Window
 from clever_attendance.settings import GROUP, REVIEW
 
 log = logging.getLogger(__name__)
@@ -23,15 +42,15 @@ def _district(slug: str) -> tuple[config.Settings, config.District]:
 
 
 def extract(context, slug: str, window: str) -> dict:
-    """Stage the district's roster and the window's attendance; the manifest also says where to upload."""
+    """Stage the district's roster and the window's attendance: the `Manifest`."""
     from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
     from clever_attendance.ledger import progress
     from clever_attendance.ledger.delivered import last_delivered_sync, read_at
     from clever_attendance.pipeline.check import reconciles
-    from clever_attendance.pipeline.extract import NothingNew, extract
+    from clever_attendance.pipeline.extract_step import NothingNew, extract
 
     settings, district = _district(slug)
-    params, dag_id = context["params"], context["dag"].dag_id
+    options, dag_id = RunOptions.of(context), context["dag"].dag_id
     span = Window.parse(window)
     folder = staging.run_folder(dag_id, slug, window, context["run_id"])
     with ledger_errors(f"reading what Safety Shield holds of district {slug}"), \
@@ -39,59 +58,57 @@ def extract(context, slug: str, window: str) -> dict:
         known, previous = read_at(db, {slug: span}).get(slug), last_delivered_sync(db, slug)
     try:
         # a dry run previews what Clever holds now, new or not
-        manifest = extract(district, span, folder, known, bool(params.get("force") or params.get("dry_run")),
-                           settings.chunk_days, settings.reconcile_share if reconciles(context) else 1.0)
+        manifest = extract(district, span, folder, known, options.force or options.dry_run, settings.chunk_days,
+                           settings.reconcile_share if reconciles(context, options) else 1.0)
     except NothingNew as skip:  # another run delivered it since the check
         with ledger_errors(f"recording district {slug}'s progress"):
             progress.done(LedgerHook().get_conn(), dag_id, context["run_id"], slug, progress.NOTHING_NEW)
-        context["ti"].xcom_push(key="skipped", value="nothing new")
+        context["ti"].xcom_push(key="skipped", value=progress.NOTHING_NEW)
         raise AirflowSkipException(str(skip)) from None
-    manifest["previous_sync"] = previous  # what counts as new, for latency
-    manifest.update(safety_shield_district_id=district.safety_shield_district_id,
-                    safety_shield_conn_id=district.safety_shield_conn_id, max_reject_share=district.max_reject_share)
-    return manifest
+    return replace(manifest, previous_sync=previous).to_xcom()  # what counts as new, for latency
 
 
 def transform(context, slug: str, window: str, manifest: dict) -> dict:
-    """The CSV and its rejects, then the data guard: `upload_path` is what to upload, `guard` what was held and
-    why (a dry run: what would be)."""
+    """The CSV and its rejects, then the data guard: the `Transformed` (its order uploads what was not held; a dry
+    run: says what would be held)."""
     from clever_attendance.pipeline.holds import guard, request_review
-    from clever_attendance.pipeline.reshape import reshape
+    from clever_attendance.pipeline.transform_step import transform_staged
 
     _, district = _district(slug)
-    staged = reshape(district, manifest)
-    too_many_rejects(district, staged["counts"])
-    span = Window.parse(window)
-    posting = _mirror(slug, span, staged["counts"].get("days", {}))
-    found = guard(district, span, staged, context["dag"].dag_id, context["run_id"],
-                  bool(context["params"].get("dry_run")),
-                  frozenset(day for day, why in posting.items() if why == mirror.UNCHANGED))
-    for line in found["suspicious"]:  # counts and shares of schools: no student data
+    options, span = RunOptions.of(context), Window.parse(window)
+    staged = transform_staged(district, Manifest.from_xcom(manifest))
+    too_many_rejects(district, staged.counts)
+    posting = _mirror(slug, span, staged.counts)
+    upload_path, found = guard(district, span, staged, context["dag"].dag_id, context["run_id"], options.dry_run,
+                               frozenset(day for day, why in posting.items() if why is Posted.UNCHANGED))
+    for line in found.suspicious:  # counts and shares of schools: no student data
         log.warning("Clever district %s: suspicious: %s", slug, line)
-    for day, what in found["dates"].items():
-        log.warning("Clever district %s: %s: %s%s", slug, day, what["action"],
-                    " (dry run: nothing held)" if context["params"].get("dry_run") else "")
-    if found["review"]:
-        started = request_review(found["review"]["run_id"], found["review"]["conf"], slug, context["ti"])
+    for day, held in found.dates.items():
+        log.warning("Clever district %s: %s: %s%s", slug, day, held.action,
+                    " (dry run: nothing held)" if options.dry_run else "")
+    if found.review:
+        started = request_review(found.review, slug, context["ti"])
         log.warning("Clever district %s: a person is asked to decide in run %s of %s%s", slug,
-                    found["review"]["run_id"], REVIEW, "" if started else " (asked before)")
-    return {**staged, "upload_path": found.pop("upload_path"), "guard": found, "mirror": posting}
+                    found.review, REVIEW, "" if started else " (asked before)")
+    order = UploadOrder(upload_path, slug, span, district.safety_shield_district_id, district.safety_shield_conn_id,
+                        district.max_reject_share, staged.counts.rejected)
+    return Transformed(staged, found, posting, order).to_xcom()
 
 
-def too_many_rejects(district: config.District, counts: dict) -> None:
+def too_many_rejects(district: config.District, counts: Counts) -> None:
     """Fail before the upload when the pipeline rejected more of the records than the district allows."""
     from clever_attendance.errors import PipelineRejectsError
 
-    read, rejected = counts.get("read", 0), counts.get("rejected", 0)
+    read, rejected = counts.read, counts.rejected
     if read and rejected / read > district.max_pipeline_reject_share:
-        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.get("rejected_by_reason", {}).items()))
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.rejected_by_reason.items()))
         raise PipelineRejectsError(
             f"Clever district {district.slug}: the pipeline rejected {rejected} of {read} records "
             f"({rejected / read:.1%}, more than max_pipeline_reject_share {district.max_pipeline_reject_share:.1%}): "
             f"{reasons}; nothing was uploaded")
 
 
-def _mirror(slug: str, window: Window, days: dict[str, dict]) -> dict[str, str]:
+def _mirror(slug: str, window: Window, counts: Counts) -> dict[str, Posted]:
     """Per date of the window with rows: new, changed or unchanged against what Safety Shield holds (the ledger)."""
     from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
     from clever_attendance.ledger.delivered import digests
@@ -99,26 +116,27 @@ def _mirror(slug: str, window: Window, days: dict[str, dict]) -> dict[str, str]:
     with ledger_errors(f"reading what Safety Shield holds of district {slug}"), \
             LedgerHook().get_conn().connect() as db:
         delivered = digests(db, slug, window)
-    posting = mirror.compare({day: what["digest"] for day, what in days.items() if what.get("digest")}, delivered)
-    log.info("Clever district %s: %s", slug, ", ".join(f"{sum(why == w for why in posting.values())} dates {w}"
-                                                       for w in (mirror.NEW, mirror.CHANGED, mirror.UNCHANGED)))
+    posting = mirror.compare({day: what.digest for day, what in counts.days.items() if what.digest}, delivered)
+    log.info("Clever district %s: %s", slug, ", ".join(f"{sum(why is w for why in posting.values())} dates {w}"
+                                                       for w in Posted))
     return posting
 
 
 def decide_upload(context, decision: dict) -> dict:
-    """The review's file to upload, as the person decided, and where to upload it; a decision by anyone but the
-    district's reviewers is refused (Airflow enforces them too, as the request's assigned users)."""
+    """The review's `DecidedUpload`: the file to upload as the person decided, and where to upload it; a decision by
+    anyone but the district's reviewers is refused (Airflow enforces them too, as the request's assigned users)."""
+    from clever_attendance.operators.review import Answer
     from clever_attendance.pipeline.holds import deliver, review_of
 
-    review = review_of(context["dag_run"])
+    review, answer = review_of(context["dag_run"]), Answer.from_xcom(decision)
     _, district = _district(review.district)
-    by = (decision.get("responded_by_user") or {}).get("id")
-    if district.reviewers and by not in district.reviewers:
+    if district.reviewers and answer.user_id not in district.reviewers:
         raise AirflowFailException(f"Clever district {review.district}: the hold of review {review.run_id} was "
-                                   f"decided by user id {by!r}, who is not among the district's reviewers")
-    return {**deliver(review, decision["chosen_options"][0]), "district": review.district, "window": review.window,
-            "safety_shield_district_id": district.safety_shield_district_id,
-            "safety_shield_conn_id": district.safety_shield_conn_id, "max_reject_share": district.max_reject_share}
+                                   f"decided by user id {answer.user_id!r}, who is not among the district's reviewers")
+    path, rows_by_date = deliver(review, answer.chosen)
+    order = UploadOrder(path, review.district, review.window, district.safety_shield_district_id,
+                        district.safety_shield_conn_id, district.max_reject_share)
+    return DecidedUpload(order, rows_by_date).to_xcom()
 
 
 def mark_delivered(context) -> None:
@@ -129,53 +147,48 @@ def mark_delivered(context) -> None:
     progress.done(LedgerHook().get_conn(), context["dag"].dag_id, context["run_id"], context["task"].district_slug)
 
 
-def who(decision: dict | None) -> str | None:
-    user = (decision or {}).get("responded_by_user") or {}
-    return user.get("name") or user.get("id")
-
-
 def record_review(context) -> dict:
     """The decision in the ledger: the holds it settles, and the held dates' outcome under the review's run."""
     from clever_attendance.ledger.tables import COUNTS
-    from clever_attendance.pipeline.guard import DECISIONS, TIMED_OUT
+    from clever_attendance.operators.review import Answer
+    from clever_attendance.pipeline.guard import DECISIONS
     from clever_attendance.pipeline.holds import decide, review_of
 
     review, ti, dag_run = review_of(context["dag_run"]), context["ti"], context["dag_run"]
-    decision = ti.xcom_pull(task_ids="decide")
-    delivered, upload = ti.xcom_pull(task_ids="deliver"), ti.xcom_pull(task_ids="upload")
-    verdict = DECISIONS[decision["chosen_options"][0]] if decision else TIMED_OUT
-    by = who(decision)
-    failed = bool(delivered and delivered["rows"] and not upload)
-    status = ("failed at upload" if failed else
-              {"approved": "uploaded: approved", "partly approved": "uploaded without suspicious schools"}.get(
-                  verdict, f"held: {verdict}") + (f" by {by}" if by and verdict != "partly approved" else ""))
+    answer, decided, delivered = (ti.xcom_pull(task_ids=task) for task in ("decide", "deliver", "upload"))
+    answer = answer and Answer.from_xcom(answer)
+    decided, delivery = decided and DecidedUpload.from_xcom(decided), delivered and Delivery.from_xcom(delivered)
+    verdict = DECISIONS[answer.chosen] if answer else Decision.NO_DECISION
+    by = answer.by if answer else None
+    failed = bool(decided and decided.rows and not delivery)
+    status = Status.FAILED_AT_UPLOAD if failed else Status.after_decision(verdict, by)
     entry = _entry(dag_run)
     for held in review.dates:
-        counts = dict(held["counts"])
-        if status == "uploaded without suspicious schools":
-            left_out = counts["delivered"] - delivered["rows_by_date"].get(held["date"], 0)
-            counts.update(delivered=counts["delivered"] - left_out, rejected=counts["rejected"] + left_out,
-                          rejected_by_reason={**counts["rejected_by_reason"], "left_out_by_a_person": left_out})
+        counts = held.counts
+        if status == Status.TRIMMED:
+            left_out = counts.delivered - decided.rows_by_date.get(held.date, 0)
+            counts = replace(counts, delivered=counts.delivered - left_out, rejected=counts.rejected + left_out,
+                             rejected_by_reason={**counts.rejected_by_reason, "left_out_by_a_person": left_out})
         entry.deliveries.append({
-            "district": review.district, "attendance_date": held["date"], "window": review.window,
-            "status": status, **{k: counts.get(k) for k in COUNTS},
+            "district": review.district, "attendance_date": held.date, "window": str(review.window),
+            "status": status, **{k: getattr(counts, k) for k in COUNTS},
             # what was decided on these rows stands: the same rows read again are not posted, nor asked about
-            "digest": counts.get("digest") if status.startswith("uploaded") else None,
-            "rejected_by_reason": json.dumps(counts.get("rejected_by_reason", {})),
-            "import_ids": ",".join(u["uploadId"] for u in (upload or {}).get("uploads", [])) or None,
-            "completed_at": (upload or {}).get("completedAt")})
+            "digest": counts.digest if status.startswith(Status.UPLOADED) else None,
+            "rejected_by_reason": json.dumps(counts.rejected_by_reason),
+            "import_ids": delivery.import_ids if delivery else None,
+            "completed_at": delivery.completed_at if delivery else None})
     settings = config.load()
     _record(entry, settings.rejects_retention_days)
-    decide(review, verdict, by, failed or verdict == "rejected")
+    decide(review, verdict, by, failed or verdict is Decision.REJECTED)
     if failed:
         raise AirflowFailException(f"Clever district {review.district}: the held rows were {verdict} by {by} but "
                                    "not uploaded: clear the review's upload task")
-    if verdict == TIMED_OUT:  # recorded; and the run shows what happened: nobody decided, nothing went
+    if verdict is Decision.NO_DECISION:  # recorded; and the run shows what happened: nobody decided, nothing went
         raise AirflowFailException(f"Clever district {review.district}: no decision on the held dates in "
                                    f"{review.timeout_hours:g} hours: nothing of them was uploaded")
-    log.info("Clever district %s: %s held %s: %s", review.district, ", ".join(d["date"] for d in review.dates),
+    log.info("Clever district %s: %s held %s: %s", review.district, ", ".join(d.date for d in review.dates),
              verdict + (f" by {by}" if by else ""), status)
-    return {"decision": verdict, "decided_by": by, "status": status}
+    return plain({"decision": verdict, "decided_by": by, "status": status})
 
 
 def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:
@@ -200,58 +213,79 @@ def _record(entry, retention_days: int) -> None:
 
 
 def report(context, targets: list[dict]) -> list[dict]:
+    """One table for the run (a `DistrictReport` per district), in the log, the ledger and XCom; metrics."""
     from airflow.sdk.observability.stats import Stats
 
     from clever_attendance.alerts import latency_breached, latency_pages
     from clever_attendance.pipeline.check import reconciles
     from clever_attendance.pipeline.report import district_row, render
 
-    settings = config.load()
+    settings, options = config.load(), RunOptions.of(context)
     ti, dag_run, dag_id = context["ti"], context["dag_run"], context["dag"].dag_id
-    pulled = {step: _mapped(ti, step, len(targets)) for step in ("extract", "transform", "upload")}
-    late_skips = _mapped(ti, "extract", len(targets), key="skipped")
+    chosen = [Target.from_xcom(target) for target in targets]
+    manifests = [m and Manifest.from_xcom(m) for m in _mapped(ti, "extract", len(chosen))]
+    transformed = [t and Transformed.from_xcom(t) for t in _mapped(ti, "transform", len(chosen))]
+    deliveries = [d and Delivery.from_xcom(d) for d in _mapped(ti, "upload", len(chosen))]
+    late_skips = _mapped(ti, "extract", len(chosen), key="skipped")
     skipped = ti.xcom_pull(task_ids="check", key="skipped") or {}
     entry = _entry(dag_run)
-    entry.reconciled = reconciles(context)
+    entry.reconciled = reconciles(context, options)
     rows = []
-    for slug, why in skipped.items():
-        rows.append(district_row(slug, {step: None for step in pulled}, why["reason"]))
-        entry.add(rows[-1], why["window"], {}, sync=why.get("sync"))
-    for n, target in enumerate(targets):
-        slug = target["slug"]
-        district = settings.district(slug)
-        mine = {step: values[n] for step, values in pulled.items()}
-        row = district_row(slug, mine, late_skips[n])
+    for slug, given in skipped.items():
+        skip = Skip.from_xcom(given)
+        rows.append(district_row(slug, None, None, None, skip.reason))
+        entry.add(rows[-1], skip.window, sync=skip.sync)
+    for target, manifest, done, delivery, late_skip in zip(chosen, manifests, transformed, deliveries, late_skips,
+                                                           strict=True):
+        district = settings.district(target.slug)
+        row = district_row(target.slug, manifest, done, delivery, late_skip)
         rows.append(row)
-        staged = mine["transform"] or {}
-        entry.add(row, target["window"], mine, staged.get("rejects_path"), staged.get("school_days_path"),
-                  identities=staged.get("identities_path"))
-        upload = mine["upload"] or {}
-        if upload and not upload.get("dry_run") and not settings.keep_staging:
-            staging.remove(ObjectStoragePath(mine["extract"]["folder"]).parent)  # this and older runs' files
+        _add(entry, row, target.window, manifest, done, delivery)
+        if delivery and not delivery.dry_run and not settings.keep_staging:
+            staging.remove(ObjectStoragePath(manifest.folder).parent)  # this and older runs' files
+        tags = {"district": target.slug, "dag_id": dag_id}
         for name in ("read", "delivered", "rejected", "superseded"):
-            if row[name] is not None:
-                Stats.gauge(f"clever_attendance.{name}", row[name], tags={"district": slug, "dag_id": dag_id})
-        late = row["latency"]
+            if getattr(row, name) is not None:
+                Stats.gauge(f"clever_attendance.{name}", getattr(row, name), tags=tags)
+        late = row.latency
         if late:
             for name in ("p50", "p95", "max", "sync"):
-                if late[name] is not None:
-                    Stats.timing(f"clever_attendance.latency_{name}", timedelta(seconds=late[name]),
-                                 tags={"district": slug, "dag_id": dag_id})
-            if latency_pages(dag_id, dag_run.run_type) and late["p95"] > district.latency_sla_minutes * 60:
-                latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late["p95"] / 60,
+                if getattr(late, name) is not None:
+                    Stats.timing(f"clever_attendance.latency_{name}", timedelta(seconds=getattr(late, name)), tags=tags)
+            if latency_pages(dag_id, dag_run.run_type) and late.p95 > district.latency_sla_minutes * 60:
+                latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late.p95 / 60,
                                  district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
     swept = staging.sweep(dag_id, datetime.now(UTC), settings.staging_retention_days,
                           max(settings.rejects_retention_days, HOLD_FILES_DAYS))
     if swept:
         log.info("removed %d staging folders past their retention (staging_retention_days)", swept)
-    rows.sort(key=lambda row: row["district"])
+    rows.sort(key=lambda row: row.district)
     for line in render(rows).splitlines():
         log.info("report | %s", line)
     _record(entry, settings.rejects_retention_days)
-    failed = [f"{row['district']} ({row['status']})" for row in rows if row["status"].startswith("failed")]
+    reported = [row.to_xcom() for row in rows]
+    failed = [f"{row.district} ({row.status})" for row in rows if row.status in FAILED]
     if failed:
         # the report is the run's last task: without this a run with a failed district would look successful
-        ti.xcom_push(key="return_value", value=rows)
+        ti.xcom_push(key="return_value", value=reported)
         raise AirflowFailException(f"Clever attendance did not reach Safety Shield for: {', '.join(failed)}")
-    return rows
+    return reported
+
+
+def _add(entry, row: DistrictReport, window: Window, manifest: Manifest | None, transformed: Transformed | None,
+         delivery: Delivery | None) -> None:
+    """A district in the run's ledger entry, with what its transform staged: the rejected records, each school's
+    day, the rows' identities."""
+    import numpy as np
+    import pandas as pd
+
+    if not transformed:
+        entry.add(row, window, manifest, transformed, delivery)
+        return
+    staged = transformed.staged
+    rejected = pd.read_csv(staged.rejects_path, dtype=str, keep_default_na=False)
+    school_days = pd.read_csv(staged.school_days_path, dtype={"school_id": str, "school_number": str,
+                                                              "attendance_date": str}, keep_default_na=False)
+    with ObjectStoragePath(staged.identities_path).open("rb") as f, np.load(f) as identities:
+        entry.add(row, window, manifest, transformed, delivery, rejected=rejected, school_days=school_days,
+                  identities=identities)

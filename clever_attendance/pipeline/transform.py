@@ -4,7 +4,7 @@ Every record read ends in exactly one of three places: delivered (a CSV row), re
 machine-readable reason, one of REASONS), or superseded (an older version of a record that was read again).
 Clever's values are hostile input: a value the CSV may not hold is a reject, never a row, and a reject
 keeps only the ids, date and time that have their expected form (else it keeps nothing of them).
-The CSV rows are checked against their own schema by whoever writes them (`reshape`, while writing).
+The CSV rows are checked against their own schema by whoever writes them (`transform_step`, while writing).
 
 Speed comes from working on integer codes: each column is factorized once, every lookup is
 done on the distinct values only, and the string columns are filtered and sorted in one take.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -24,16 +24,15 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from clever_attendance.contracts import Counts, DayCounts
 from clever_attendance.errors import PipelineBug
+from clever_attendance.pipeline.columns import CLEVER_FIELDS, CSV_COLUMNS, IDENTITY
 from clever_attendance.pipeline.config import District
 from clever_attendance.pipeline.schemas import (
     CLEVER_DATE,
-    CLEVER_FIELDS,
     CLEVER_ID,
     CLEVER_TIMESTAMP,
-    CSV_COLUMNS,
     FAULT,
-    IDENTITY,
     MAX_COMMENT,
     MODES,
     NUMBER,
@@ -79,7 +78,7 @@ class Roster:
 class Result:
     csv: pd.DataFrame
     rejects: pd.DataFrame
-    counts: dict  # also per attendance date, under "days"
+    counts: Counts
     stamps: np.ndarray  # the delivered rows' last_modified, UTC microseconds
     school_days: pd.DataFrame  # SCHOOL_DAY_COLUMNS: per school and date, what was delivered (no student data)
 
@@ -348,18 +347,16 @@ def transform(raw: pd.DataFrame, roster: Roster, district: District, start: date
                             **{c: values.to_numpy() for c, values in kept.items()}}).fillna("")
     rejects = rejects.sort_values(["attendance_date", "school_id", "student_id", "section_id", "reason"],
                                   kind="stable").reset_index(drop=True)
-    counts = {
-        "read": len(raw), "delivered": len(out), "rejected": len(rejects), "superseded": superseded,
-        "rejected_by_reason": {k: int(v) for k, v in rejects["reason"].value_counts().sort_index().items()},
-        "unmapped_excuse_codes": int((out["Att_Comment"] != "").sum()),
-    }
-    if counts["read"] != counts["delivered"] + counts["rejected"] + counts["superseded"]:
-        raise PipelineBug(f"counts do not balance: {counts}")  # a bug: nothing may be lost
-    counts["days"] = _days(day, order, rejects)
+    counts = Counts(len(raw), len(out), len(rejects), superseded,
+                    {k: int(v) for k, v in rejects["reason"].value_counts().sort_index().items()},
+                    int((out["Att_Comment"] != "").sum()))
+    if counts.read != counts.delivered + counts.rejected + counts.superseded:
+        raise PipelineBug(f"counts do not balance: {counts.to_xcom()}")  # a bug: nothing may be lost
+    counts = replace(counts, days=_days(day, order, rejects))
     return Result(out, rejects, counts, stamps[order], _school_days(coded, order, out["SchoolID"]))
 
 
-def _days(day: Coded, order: np.ndarray, rejects: pd.DataFrame) -> dict[str, dict]:
+def _days(day: Coded, order: np.ndarray, rejects: pd.DataFrame) -> dict[str, DayCounts]:
     """Per attendance date as Clever wrote it: records read, delivered, rejected (by reason) and superseded."""
     names = ["", *day.values]  # code -1, a missing date, counts under ""
     read = np.bincount(day.codes + 1, minlength=len(names))
@@ -371,8 +368,8 @@ def _days(day: Coded, order: np.ndarray, rejects: pd.DataFrame) -> dict[str, dic
     for i in np.flatnonzero(read):
         by_reason = reasons.get(names[i], {})
         rejected = sum(by_reason.values())
-        days[names[i]] = {"read": int(read[i]), "delivered": int(delivered[i]), "rejected": rejected,
-                          "superseded": int(read[i] - delivered[i] - rejected), "rejected_by_reason": by_reason}
+        days[names[i]] = DayCounts(int(read[i]), int(delivered[i]), rejected, int(read[i] - delivered[i] - rejected),
+                                   by_reason)
     return days
 
 
