@@ -16,6 +16,14 @@ POOL_SLOTS = 4
 # Airflow's [core] max_map_length, as the project's deployments set it: a run maps one instance of the district
 # group per district with something new, and Airflow's default (1,024) fails a run with more at its check
 MAX_MAP_LENGTH = 10_000
+# imported once by the process that task processes fork from (with LocalExecutor the scheduler's forkserver, with
+# CeleryExecutor the worker's main process: clever_attendance.celery_config), so that a task process starts with
+# pandas, pandera, Airflow's task runner and the pipeline already loaded instead of importing them again: about a
+# second of CPU per task of a changed district (docs/performance.md)
+TASK_PRELOAD = ("airflow.sdk.execution_time.task_runner", "airflow.dag_processing.dagbag",
+                "clever_attendance.pipeline.factory", "clever_attendance.pipeline.tasks",
+                "clever_attendance.pipeline.transform_step", "clever_attendance.operators.upload")
+CELERY_CONFIG = "clever_attendance.celery_config.CELERY_CONFIG"  # [celery] celery_config_options: TASK_PRELOAD
 # runs of the polling and event-driven DAGs at once: a district slow or retrying holds its run open, and the next
 # run, leaving that district to it, syncs the others on time
 RUNS_AT_ONCE = 3
@@ -33,3 +41,4 @@ CHECK_CONCURRENCY = 16  # districts whose last_attendance_sync is read at once, 
 LEDGER_CONN_ID = "attendance_ledger"  # the attendance ledger's database (hooks.ledger.LedgerHook)
 LEDGER_FILE = "attendance_ledger.db"  # in AIRFLOW_HOME, when that connection is not defined: one machine
 BOARD_PREFIX = "/attendance-board"  # where the API server serves the Attendance board (plugins/attendance_board.py)
+BOARD_PAGE_SIZE = 50  # districts on a page of the board (and rows of its grid), whatever the fleet's size
