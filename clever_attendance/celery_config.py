@@ -1,7 +1,7 @@
 """Celery's configuration for the project's workers: Airflow's own, and the task modules imported once.
 
 A Celery worker imports `imports` in its main process before it forks its pool, so every task process starts
-with them (`settings.TASK_PRELOAD`). Set `[celery] celery_config_options` to `settings.CELERY_CONFIG`.
+with them (`settings.TASK_PRELOAD`). Set `[celery] celery_config_options` to `settings.CELERY_CONFIG_OPTIONS`.
 """
 
 from __future__ import annotations

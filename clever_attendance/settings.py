@@ -23,7 +23,7 @@ MAX_MAP_LENGTH = 10_000
 TASK_PRELOAD = ("airflow.sdk.execution_time.task_runner", "airflow.dag_processing.dagbag",
                 "clever_attendance.pipeline.factory", "clever_attendance.pipeline.tasks",
                 "clever_attendance.pipeline.transform_step", "clever_attendance.operators.upload")
-CELERY_CONFIG = "clever_attendance.celery_config.CELERY_CONFIG"  # [celery] celery_config_options: TASK_PRELOAD
+CELERY_CONFIG_OPTIONS = "clever_attendance.celery_config.CELERY_CONFIG"  # [celery] celery_config_options: TASK_PRELOAD
 # runs of the polling and event-driven DAGs at once: a district slow or retrying holds its run open, and the next
 # run, leaving that district to it, syncs the others on time
 RUNS_AT_ONCE = 3

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from clever_attendance.deploy_secrets import ADMIN_PASSWORD, FERNET_KEY, HOW, JWT_SECRET, generate, refusals
 from clever_attendance.pipeline import config
 from clever_attendance.pipeline.factory import POOL
-from clever_attendance.settings import CELERY_CONFIG, MAX_MAP_LENGTH
+from clever_attendance.settings import CELERY_CONFIG_OPTIONS, MAX_MAP_LENGTH
 from clever_attendance_sandbox.testing import ROOT
 
 TEXT = (ROOT / "docker-compose.yaml").read_text()
@@ -50,7 +50,7 @@ def test_the_reference_topology_on_celery_postgres_and_redis():
             f"{name}: tasks of one run land on different workers, so staging must be shared"
         assert env["AIRFLOW__CORE__MAX_MAP_LENGTH"] == str(MAX_MAP_LENGTH), \
             f"{name}: a run maps one district group per district: Airflow's default 1,024 caps the fleet"
-        assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG, \
+        assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG_OPTIONS, \
             f"{name}: without it every task process imports pandas, pandera and the pipeline again"
 
 

@@ -246,19 +246,16 @@ def test_the_sandbox_is_a_distribution_of_its_own_that_the_provider_never_import
     assert set(needed) <= requires, {d: sorted(needed[d]) for d in set(needed) - requires}
 
 
-def test_the_modules_preloaded_for_task_processes_exist_and_carry_the_heavy_imports():
+def test_the_modules_preloaded_for_task_processes_exist_and_hold_the_transform():
     """A forkserver skips a preload module it cannot import without a word: a renamed module would silently cost
-    every task process its imports again. Celery's configuration preloads the same list."""
-    import json
-    import subprocess
+    every task process its imports again. The transform's step (pandas and pandera) is among them, and Celery's
+    configuration preloads the same list."""
+    import importlib
 
-    from clever_attendance.settings import CELERY_CONFIG, TASK_PRELOAD
+    from clever_attendance.celery_config import CELERY_CONFIG
+    from clever_attendance.settings import TASK_PRELOAD
 
-    script = ("import importlib, json, sys\n"
-              f"for name in {list(TASK_PRELOAD)!r}: importlib.import_module(name)\n"
-              f"module, _, name = {CELERY_CONFIG!r}.rpartition('.')\n"
-              "print('FOUND', json.dumps({'loaded': [m for m in ('pandas', 'pandera.pandas', 'pyarrow') if m in "
-              "sys.modules], 'celery': list(getattr(importlib.import_module(module), name)['imports'])}))")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    found = json.loads(next(line for line in out.splitlines() if line.startswith("FOUND ")).removeprefix("FOUND "))
-    assert found == {"loaded": ["pandas", "pandera.pandas", "pyarrow"], "celery": list(TASK_PRELOAD)}
+    for name in TASK_PRELOAD:
+        importlib.import_module(name)
+    assert "clever_attendance.pipeline.transform_step" in TASK_PRELOAD
+    assert CELERY_CONFIG["imports"] == TASK_PRELOAD

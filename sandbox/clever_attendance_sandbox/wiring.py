@@ -36,7 +36,7 @@ def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path |
         "AIRFLOW__CORE__MAX_MAP_LENGTH": str(settings.MAX_MAP_LENGTH),
         "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
         "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ",".join(settings.TASK_PRELOAD),
-        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": settings.CELERY_CONFIG,
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": settings.CELERY_CONFIG_OPTIONS,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn or f"sqlite:///{home}/airflow.db",
         "ATTENDANCE_STAGING_URL": str(staging),
         "AIRFLOW_CONN_CLEVER_DEFAULT": json.dumps({
