@@ -12,7 +12,7 @@ WATCH_ASSET_URI = "clever://attendance/last_attendance_sync"
 WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: triggers.clever.CleverSyncTrigger)
 GROUP = "district"  # the mapped task group: one instance per district to sync, labelled by its slug
 POOL = "clever_api"  # extractions at once, across every DAG: create it at set-up
-POOL_SLOTS = 4
+POOL_SLOTS = 8
 # Airflow's [core] max_map_length, as the project's deployments set it: a run maps one instance of the district
 # group per district with something new, and Airflow's default (1,024) fails a run with more at its check
 MAX_MAP_LENGTH = 10_000

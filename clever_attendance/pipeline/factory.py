@@ -285,10 +285,15 @@ def build(settings: Settings) -> list[DAG]:
 
 
 def _default_args(settings: Settings) -> dict:
-    """Retries as clever_attendance.retry_policy decides: only the failures it marks RETRY, with backoff."""
+    """Retries as clever_attendance.retry_policy decides: only the failures it marks RETRY, with backoff.
+
+    A task outranks those upstream of it ("upstream" weights): a district that has extracted goes on to
+    transform and upload before another district starts extracting. With Airflow's default ("downstream")
+    every extract of a large run queues first, and no district reaches Safety Shield until all have extracted.
+    """
     return {"owner": OWNER, "retries": settings.task_retries, "retry_policy": task_policy(),
             "retry_delay": timedelta(seconds=settings.retry_delay_seconds), "retry_exponential_backoff": 2.0,
-            "max_retry_delay": MAX_RETRY_DELAY}
+            "max_retry_delay": MAX_RETRY_DELAY, "weight_rule": "upstream"}
 
 
 def _title(dag_id: str) -> str:
