@@ -24,7 +24,8 @@ from clever_attendance_sandbox.generator import PRESETS, District
 from clever_attendance_sandbox.process import running_sandbox, set_faults
 from clever_attendance_sandbox.testing import NOW, districts_variant
 
-SERVERS = {"sandbox", "airflow_db", "pipeline_env", "cluster", "smtp", "slack"}  # fixtures that start servers
+# fixtures that start servers (make_up: test_up's, Airflow and the sandbox in a subprocess)
+SERVERS = {"sandbox", "airflow_db", "pipeline_env", "cluster", "smtp", "slack", "make_up"}
 
 
 def pytest_collection_modifyitems(items) -> None:

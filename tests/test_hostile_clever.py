@@ -66,7 +66,8 @@ class Standin:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits out the loop's poll interval (0.5 s by default): a second per test of two stand-ins
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def page(self, path: str, items: list, next_link: object = None) -> None:
         links = [{"rel": "next", "uri": next_link}] if next_link is not None else []

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+import time
+from datetime import timedelta
 
 import pytest
 import requests
 from airflow.sdk.definitions.retry_policy import RetryAction
+from airflow.sdk.exceptions import TaskDeferred
+from airflow.triggers.base import TriggerEvent
 
-from clever_attendance.contracts import Delivery, Import, UploadOrder, Window
+from clever_attendance.contracts import Delivery, Import, UploadOrder, Window, plain
 from clever_attendance.errors import (
     SafetyShieldError,
     SafetyShieldRefusedError,
     SafetyShieldUnavailableError,
 )
+from clever_attendance.hooks.safety_shield import SafetyShieldHook
 from clever_attendance.operators.upload import SafetyShieldUploadOperator, split_csv
 from clever_attendance.retry_policy import task_policy
-from clever_attendance.triggers.safety_shield import ImportsEnded, Outcome
+from clever_attendance.triggers.safety_shield import ImportsEnded, Outcome, SafetyShieldImportTrigger
 from clever_attendance_sandbox.process import set_faults
 from clever_attendance_sandbox.truth import HEADER
 from clever_attendance_sandbox.upload_store import imported_rows, write_counts
@@ -171,3 +178,101 @@ def test_the_resumed_upload_raises_the_failure_the_trigger_caught_by_its_class()
         operator.execute_complete({}, late)
     done = ImportsEnded(Outcome.DONE, 1.0, (Import("u8", "completed", 2, 2, 0, "2026-11-16T12:00:00Z"),))
     assert Delivery.from_xcom(operator.execute_complete({}, done.to_event().payload)).imported == 2
+
+
+# --- the wait in the triggerer: SafetyShieldImportTrigger, and the upload that defers to it and resumes --------------
+
+SLOW_IMPORT = 3  # seconds: far longer than from a post to the next status request, however loaded the machine
+
+
+def posted(conn_id: str, district: str, *contents: str) -> list[str]:
+    """Upload ids of files posted as the operator posts them (one key per file)."""
+    hook = SafetyShieldHook(district, conn_id)
+    return [hook.upload(district, content.encode(), f"trigger-test-{district}-{n}") for n, content in
+            enumerate(contents)]
+
+
+def waited(trigger: SafetyShieldImportTrigger) -> ImportsEnded:
+    """Run the trigger as the triggerer does, rebuilt from what it stores, to its end: its one event."""
+    classpath, kwargs = trigger.serialize()
+    module, name = classpath.rsplit(".", 1)
+    stored = getattr(importlib.import_module(module), name)(**kwargs)
+
+    async def events() -> list[TriggerEvent]:
+        return [event async for event in stored.run()]
+
+    (event,) = asyncio.run(events())
+    return ImportsEnded.from_event(event.payload)
+
+
+def test_the_trigger_waits_for_every_import_and_yields_each_in_brief(sandbox, conn):
+    set_faults(sandbox, "upload", import_seconds=0.3)
+    ids = posted(conn(), "tr1", HEAD + rows(3), HEAD + rows(2, start=3))
+    ended = waited(SafetyShieldImportTrigger(ids, "springfield (Safety Shield tr1)", "ss_test",
+                                             deadline=time.time() + 60, started=1234.5))
+    assert (ended.outcome, ended.started, ended.pending) == (Outcome.DONE, 1234.5, ())
+    assert [(r.upload_id, r.status, r.rows_received, r.rows_imported, r.rows_rejected) for r in ended.results] == [
+        (ids[0], "completed", 3, 3, 0), (ids[1], "completed", 2, 2, 0)], "in the order posted"
+    assert all(r.completed_at for r in ended.results)
+
+
+def test_a_failed_import_ends_the_wait_and_the_resumed_upload_fails_naming_no_value(sandbox, conn):
+    (upload_id,) = posted(conn(), "tr2", HEAD.replace("SchoolID", "200417") + rows(1))
+    ended = waited(SafetyShieldImportTrigger([upload_id], "springfield (Safety Shield tr2)", "ss_test",
+                                             deadline=time.time() + 60, started=1.0))
+    assert ended.outcome is Outcome.DONE
+    (failed,) = ended.results
+    assert (failed.status, failed.rows_imported) == ("failed", 0)
+    assert "200417" not in json.dumps(plain(ended)), "Safety Shield's message quotes the file: not kept"
+    order = UploadOrder("unused.csv", "springfield", Window.parse("2026-11-16_2026-11-16"), "tr2", "ss_test", 0.01)
+    with pytest.raises(SafetyShieldRefusedError, match="during import: 1 of 1 files failed") as raised:
+        SafetyShieldUploadOperator(task_id="upload", order=order).execute_complete({}, ended.to_event().payload)
+    assert fails_at_once(raised.value)
+
+
+def test_an_import_not_done_by_the_deadline_ends_the_wait_naming_it(sandbox, conn):
+    set_faults(sandbox, "upload", import_seconds=SLOW_IMPORT)
+    ids = posted(conn(), "tr3", HEAD + rows(1))
+    ended = waited(SafetyShieldImportTrigger(ids, "springfield (Safety Shield tr3)", "ss_test",
+                                             deadline=time.time() - 1, started=1.0))
+    assert (ended.outcome, ended.pending, ended.results) == (Outcome.TIMEOUT, tuple(ids), ())
+
+
+def test_a_refused_or_failing_status_request_ends_the_wait_as_the_hooks_error(sandbox, conn):
+    """The trigger catches what the hook raised and names it; the resumed task raises it again by its class."""
+    ids = posted(conn(), "tr4", HEAD + rows(1))
+    refused = waited(SafetyShieldImportTrigger(ids, "springfield (Safety Shield tr4)",
+                                               conn(api_key="wrong"), deadline=time.time() + 60, started=1.0))
+    assert (refused.outcome, refused.step, refused.detail) == (Outcome.REFUSED, "reading the import status",
+                                                               "HTTP 401 unauthorized")
+    set_faults(sandbox, "upload", error_rate=1.0)
+    gone = waited(SafetyShieldImportTrigger(ids, "springfield (Safety Shield tr4)", conn(max_retries=1),
+                                            deadline=time.time() + 60, started=1.0))
+    assert gone.outcome is Outcome.UNAVAILABLE and gone.detail.startswith("HTTP 500")
+    assert isinstance(gone.error("springfield"), SafetyShieldUnavailableError)
+
+
+def test_a_slow_import_defers_the_upload_and_the_resumed_task_returns_the_delivery(sandbox, conn, tmp_path):
+    set_faults(sandbox, "upload", import_seconds=SLOW_IMPORT)  # not done at the operator's first poll
+    path = tmp_path / "attendance.csv"
+    path.write_text(HEAD + rows(3))
+    order = UploadOrder(str(path), "springfield", Window.parse("2026-11-16_2026-11-16"), "tr5", conn(), 0.01)
+    operator = SafetyShieldUploadOperator(task_id="upload", order=order.to_xcom(), deferrable=True,
+                                          import_timeout=60)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({"params": {}})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SafetyShieldImportTrigger)
+    assert (deferred.value.method_name, deferred.value.timeout) == ("execute_complete", timedelta(seconds=360))
+    (upload_id,) = trigger.upload_ids
+    assert (trigger.district, trigger.safety_shield_conn_id) == ("springfield (Safety Shield tr5)", "ss_test")
+    assert before + 60 <= trigger.deadline <= time.time() + 60 and before <= trigger.started <= time.time()
+    assert [u["uploadId"] for u in requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()[
+        "uploads"] if u["districtId"] == "tr5"] == [upload_id], "posted once, before deferring"
+
+    ended = waited(trigger)
+    delivery = Delivery.from_xcom(operator.execute_complete({"params": {}}, ended.to_event().payload))
+    assert (delivery.rows, delivery.imported, delivery.rejected, delivery.import_ids) == (3, 3, 0, upload_id)
+    assert delivery.seconds >= SLOW_IMPORT, "the step is timed whole, from before the deferral"
+    assert len(imported_rows(sandbox["db"], "tr5")) == 3

@@ -39,8 +39,10 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
-@pytest.mark.timeout(420)
-def test_ctrl_c_on_make_up_stops_every_process_it_started(tmp_path):
+@pytest.fixture
+def make_up(tmp_path):
+    """`make up` on free ports, running and ready (its UI answers, its scheduler runs): the process, and every
+    process of its family seen so far. Starts Airflow and the sandbox: not in the fast tier (conftest's SERVERS)."""
     port = free_port()
     command = [sys.executable, "-m", "clever_attendance_sandbox.demo.up", "--port", str(port), "--clever-port",
                str(free_port()), "--upload-port", str(free_port()), "--work", str(tmp_path / "up")]
@@ -55,17 +57,23 @@ def test_ctrl_c_on_make_up_stops_every_process_it_started(tmp_path):
             return answers(port) and any("scheduler" in command_line(p) for p in seen)
         wait_for(f"make up's Airflow UI on port {port} and its scheduler", ready, 300)
         seen.update(family(up.pid))
-        assert len(seen) > 5, "the sandbox, airflow standalone and its components"
-        os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
-        up.wait(60)
-        wait_for("every process make up started to end", lambda: not [p for p in seen if alive(p)], 60)
-        assert up.returncode == 0
+        yield up, seen
     finally:
         for process in family(up.pid) | seen:
             try:
                 process.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+@pytest.mark.timeout(420)
+def test_ctrl_c_on_make_up_stops_every_process_it_started(make_up):
+    up, seen = make_up
+    assert len(seen) > 5, "the sandbox, airflow standalone and its components"
+    os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
+    up.wait(60)
+    wait_for("every process make up started to end", lambda: not [p for p in seen if alive(p)], 60)
+    assert up.returncode == 0
 
 
 def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
