@@ -47,7 +47,7 @@ from clever_attendance.pipeline import config
 from clever_attendance.pipeline.window import trailing
 from clever_attendance.settings import EVENTS, POLL, REVIEW
 from clever_attendance_sandbox.generator import District, is_school_day, presets
-from clever_attendance_sandbox.local_airflow import postgres_database, running_airflow, wait_for
+from clever_attendance_sandbox.local_airflow import interrupt_on_sigterm, postgres_database, running_airflow, wait_for
 from clever_attendance_sandbox.process import move_clock, running_sandbox
 from clever_attendance_sandbox.testing import copies_file
 from clever_attendance_sandbox.truth import configured_truth
@@ -283,6 +283,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=10, help="districts whose sync moves, per N, for freshness")
     parser.add_argument("--changed", type=float, default=0.25, help="share of the districts new in the third poll")
     args = parser.parse_args()
+    interrupt_on_sigterm()  # a `kill` of the bench stops the Airflow and the sandbox it started
     with tempfile.TemporaryDirectory(prefix="poll-scale-") as tmp:
         work = Path(tmp)
         print("districts  DAG file parse: first / again (s)  fresh interpreter, Airflow import included (s)  tasks")
