@@ -1,10 +1,11 @@
-"""The Attendance board's server time with 1,000 districts and 180 days in the ledger.
+"""The Attendance board's server time and page size with 1,000 (or 5,000) districts and 180 days in the ledger.
 
-Fills a ledger the way the report task does (`ledger.record.write`: one run per school day, every
-district's row of that date, a few rejects each; not timed), then serves the board from Airflow's own API
-server app in process (Airflow's login included: a viewer's cookie) and times each page: the board, a
-district's page and a run's tab. The median of 5 requests after one warm-up; SQLite by default, PostgreSQL
-with --postgres.
+Fills a ledger the way the report task does (`ledger.record.write`: one nightly run per school day, every
+district's row of that date, a few rejects each, the run's districts as reconciled; a hold waiting in one
+district of 500; not timed), then serves the board from Airflow's own API server app in process (Airflow's
+login included: a viewer's cookie) and times each page: the board's first page, its last page, a search, a
+district's page and a run's tab. The median of 5 requests after one warm-up; SQLite by default, PostgreSQL with
+--postgres.
 
     python bench/board.py [--districts 1000] [--days 180] [--postgres]
 """
@@ -27,21 +28,25 @@ REQUESTS = 5
 
 
 def fill(url: str, slugs: list[str], days: int, now: datetime) -> list[str]:
-    """One daily run per school day, back from yesterday; the run ids, newest last."""
+    """One nightly (reconciling) run per school day, back from yesterday, and a hold waiting for a person in one
+    district of 500; the run ids, newest last."""
     import random
 
     import pandas as pd
     import sqlalchemy as sa
 
     from clever_attendance.hooks.ledger import engine
+    from clever_attendance.ledger.progress import DELIVERED
     from clever_attendance.ledger.record import RunEntry, write
-    from clever_attendance.sandbox.generator import is_school_day
+    from clever_attendance.ledger.tables import holds, iso, run_districts
+    from clever_attendance_sandbox.generator import is_school_day
 
     ledger, rng, runs = engine(sa.make_url(url)), random.Random(7), []
     school_days = [d for d in (now.date() - timedelta(days=n) for n in range(days * 2, 0, -1)) if is_school_day(d)]
     for day in school_days[-days:]:
         run_id = f"scheduled__{day}T07:00:00+00:00"
-        entry = RunEntry("clever_attendance_daily", run_id, "scheduled")
+        entry = RunEntry("clever_attendance_daily", run_id, "scheduled", reconciled=True)
+        rejects = []
         for slug in slugs:
             read = rng.randrange(200, 3000)
             rejected = rng.randrange(0, read // 50)
@@ -51,12 +56,24 @@ def fill(url: str, slugs: list[str], days: int, now: datetime) -> list[str]:
                 "read": read, "delivered": read - rejected, "rejected": rejected, "superseded": 0,
                 "rejected_by_reason": json.dumps({"unknown_student": rejected}),
                 "last_attendance_sync": f"{day}T21:45:00Z", "completed_at": f"{day}T21:52:00Z"})
-            entry.rejects.append(pd.DataFrame({"district": slug, "attendance_date": str(day),
-                                               "reason": "unknown_student", "detail": "", "school_id": "sc1",
-                                               "student_id": [f"s{n}" for n in range(min(rejected, 5))],
-                                               "section_id": "", "last_modified": f"{day}T13:00:00Z"}))
-        write(ledger, entry, 30, datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=22))
+            rejects += [(slug, f"s{n}") for n in range(min(rejected, 5))]
+        # one frame for the run's districts (the report task writes one per district: the same rows, faster here)
+        entry.rejects.append(pd.DataFrame(rejects, columns=["district", "student_id"]).assign(
+            attendance_date=str(day), reason="unknown_student", detail="", school_id="sc1", section_id="",
+            last_modified=f"{day}T13:00:00Z"))
+        at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=22)
+        write(ledger, entry, 30, at)
+        with ledger.begin() as db:  # the run reconciled every district (write keeps the last 30 days of these)
+            db.execute(run_districts.insert(), [
+                {"dag_id": entry.dag_id, "run_id": run_id, "district": slug, "window": f"{day}_{day}",
+                 "state": DELIVERED, "recorded_at": iso(at), "reconciled": 1} for slug in slugs])
         runs.append(run_id)
+    with ledger.begin() as db:
+        db.execute(holds.insert(), [
+            {"district": slug, "attendance_date": str(school_days[-1]), "fingerprint": "f1",
+             "dag_id": "clever_attendance", "run_id": "manual__held", "review_run_id": f"hold__{slug}",
+             "held_at": iso(now), "findings": f"{school_days[-1]} school 101: absent share jumped"}
+            for slug in slugs[::500]])
     return runs
 
 
@@ -68,9 +85,9 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="board-bench-")))
-        from clever_attendance.sandbox.local_airflow import postgres_database
-        from clever_attendance.sandbox.testing import copies_file
-        from clever_attendance.sandbox.wiring import ROOT, prepare
+        from clever_attendance_sandbox.local_airflow import postgres_database
+        from clever_attendance_sandbox.testing import copies_file
+        from clever_attendance_sandbox.wiring import ROOT, prepare
 
         url = stack.enter_context(postgres_database()) if args.postgres else f"sqlite:///{work / 'ledger.db'}"
         districts = copies_file(work / "districts.yaml", args.districts)
@@ -111,15 +128,15 @@ def serve(run_id: str, slug: str) -> None:
     client = TestClient(create_app(apps="core"))
     client.cookies["_token"] = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="v", role="VIEWER"))
     figures = []
-    for name, page in (("board", "/"), ("district", f"/districts/{slug}"),
-                       ("run tab", f"/dags/clever_attendance_daily/runs/{run_id}")):
+    for name, page in (("board", "/"), ("its last page", "/?page=999999"), ("a search", "/?q=District+12"),
+                       ("district", f"/districts/{slug}"), ("run tab", f"/dags/clever_attendance_daily/runs/{run_id}")):
         times = []
         for _ in range(REQUESTS + 1):
             started = time.perf_counter()
             answer = client.get(BOARD_PREFIX + page)
             times.append(time.perf_counter() - started)
             assert answer.status_code == 200, answer.text[:500]
-        figures.append(f"{name} {statistics.median(times[1:]) * 1000:.0f} ms ({len(answer.content) / 1e6:.1f} MB)")
+        figures.append(f"{name} {statistics.median(times[1:]) * 1000:.0f} ms ({len(answer.content) / 1e3:,.0f} kB)")
     print("server time, median of 5: " + "; ".join(figures))
 
 

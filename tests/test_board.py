@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -18,8 +19,8 @@ from clever_attendance.board.pages import local
 from clever_attendance.hooks.ledger import engine
 from clever_attendance.ledger import progress
 from clever_attendance.ledger.record import RunEntry, write
-from clever_attendance.ledger.tables import run_districts
-from clever_attendance.settings import BOARD_PREFIX
+from clever_attendance.ledger.tables import district_days, iso, run_districts
+from clever_attendance.settings import BOARD_PAGE_SIZE, BOARD_PREFIX
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -60,6 +61,12 @@ class Tables(HTMLParser):
 
 def rows(html: str, table: str) -> dict[str, list[str]]:
     return {" ".join(attrs.values()): cells for attrs, cells in Tables(html).tables[table]}
+
+
+def attention_counts(page: str) -> dict[str, int]:
+    """The page's count of districts in each state that needs attention, by the state's name in the query string."""
+    return {state: int(count.replace(",", "")) for state, count in re.findall(r'data-state="([a-z-]+)"[^>]*>([\d,]+) ',
+                                                                              page)}
 
 
 def delivered(run_id: str, slug: str, day: str, status: str, read: int, delivered: int, reasons: dict,
@@ -186,18 +193,23 @@ def test_the_page_says_where_each_district_stands(client, ledger):
     with signed_in(client):
         page = client.get(BOARD_PREFIX + "/").text
     districts = rows(page, "districts")
+    assert list(districts) == ["shelbyville shelbyville unified", "springfield springfield public schools"], \
+        "the failed district first, then the held one"
     spring = districts["springfield springfield public schools"]
     shelby = districts["shelbyville shelbyville unified"]
-    # district, last date delivered, last sync, freshness, today, rows today, rejected today, sparkline, last
-    # reconciliation with the dates corrected and filled the last 7 days and the records gone from Clever, last run
-    assert (spring[1], spring[3], spring[4], spring[5], spring[6]) == (today, "caught up", "uploaded", "299", "0.7%")
-    assert spring[9] == "manual__today"
+    # district, what needs attention, last date delivered, last sync, freshness, today, rows today, rejected today,
+    # sparkline, last reconciliation with the dates corrected and filled the last 7 days and the records gone from
+    # Clever, last run
+    assert (spring[1], shelby[1]) == ("held corrections pending", "failed")
+    assert attention_counts(page) == {"failed": 1, "held": 1, "corrections": 1}
+    assert (spring[2], spring[4], spring[5], spring[6], spring[7]) == (today, "caught up", "uploaded", "299", "0.7%")
+    assert spring[10] == "manual__today"
     with engine(sa.make_url(f"sqlite:///{ledger[0]}")).connect() as db:
         reconciled = dict(db.execute(sa.select(run_districts.c.district, run_districts.c.recorded_at)).all())
-    assert spring[8] == f"{local(reconciled['springfield'], 'America/New_York')} · 1 corrected · 5 gone"
-    assert shelby[8] == f"{local(reconciled['shelbyville'], 'America/Chicago')} · 1 filled"
-    assert (shelby[1], shelby[4], shelby[5]) == (yesterday, "failed at extract", "")
-    assert shelby[3] == "caught up", "its newest sync is the one yesterday's upload delivered"
+    assert spring[9] == f"{local(reconciled['springfield'], 'America/New_York')} · 1 corrected · 5 gone"
+    assert shelby[9] == f"{local(reconciled['shelbyville'], 'America/Chicago')} · 1 filled"
+    assert (shelby[2], shelby[5], shelby[6]) == (yesterday, "failed at extract", "")
+    assert shelby[4] == "caught up", "its newest sync is the one yesterday's upload delivered"
     (_, waiting), = Tables(page).tables["waiting"]
     assert waiting[:3] == ["springfield", today, f"{today} school 101: absent share jumped: 100 records, 100 "
                                                  "students, 100% absent"] and waiting[4] == "decide"
@@ -211,7 +223,7 @@ def test_the_page_says_where_each_district_stands(client, ledger):
 
 
 def test_a_broken_district_is_a_red_row_and_a_broken_file_a_page_that_says_why(client, tmp_path, monkeypatch):
-    from clever_attendance.sandbox.testing import ROOT
+    from clever_attendance_sandbox.testing import ROOT
 
     shipped = (ROOT / "include" / "districts.yaml").read_text()
     path = tmp_path / "districts.yaml"
@@ -306,7 +318,7 @@ def test_every_process_imports_the_plugin_without_the_boards_app():
     import subprocess
     import sys
 
-    from clever_attendance.sandbox.wiring import ROOT
+    from clever_attendance_sandbox.wiring import ROOT
 
     code = ("import sys, runpy, airflow.sdk; runpy.run_path(sys.argv[1]); "
             "print(sorted(m for m in sys.modules if m in ('fastapi', 'airflow.api_fastapi') or m.startswith("
@@ -314,3 +326,168 @@ def test_every_process_imports_the_plugin_without_the_boards_app():
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "plugins" / "attendance_board.py")], check=True,
                          capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+FLEET = 5000  # districts in the fleet's file, as many as the issue's
+TOWNS = ("Springfield", "Shelbyville", "Ogdenville", "North Haverbrook", "Capital City", "Brockway", "Cypress Creek")
+# the fleet's districts that need attention, and why; the others uploaded every school day, caught up
+FAILED, HELD, LATE, STALE, GONE = ("d0100", "d4000"), ("d0200", "d4500"), ("d0400",), ("d0500", "d4999"), ("d0600",)
+LEFT_OUT = ("broken_a", "broken_b")  # entries of the file with a mistake
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A districts file of FLEET districts (and two entries left out), and a ledger of their last 30 school days
+    (where each date stands, as the board reads it) in which a few need attention."""
+    from zoneinfo import ZoneInfo
+
+    from clever_attendance.ledger.tables import holds
+
+    work = tmp_path_factory.mktemp("fleet")
+    entries = [f"  - {{slug: d{n:04d}, name: {TOWNS[n % len(TOWNS)]} Schools {n:04d}, clever_district_id: "
+               f"'{n:024x}', safety_shield_district_id: '{10000 + n}'}}" for n in range(FLEET)]
+    entries += [f"  - {{slug: {slug}, name: Broken, clever_district_id: 'ffffffffffffffffffff000{n}', "
+                f"safety_shield_district_id: '9{n}', timezone: Mars/Base}}" for n, slug in enumerate(LEFT_OUT)]
+    (work / "districts.yaml").write_text("districts:\n" + "\n".join(entries) + "\n")
+    today = NOW.astimezone(ZoneInfo("America/New_York")).date()
+    days = [str(d) for d in sorted(d for d in (today - timedelta(days=n) for n in range(60)) if d.weekday() < 5)[-30:]]
+
+    def sync(day: str) -> str:  # each date's Clever sync: the evening's, today's an hour ago
+        return min(f"{day}T21:00:00Z", iso(NOW - timedelta(hours=1)))
+
+    stands = []
+    for n in range(FLEET):
+        slug = f"d{n:04d}"
+        for number, day in enumerate(days):
+            if slug == "d4999" or (slug == "d0500" and number >= len(days) - 3):
+                continue  # never synced; not synced the last three school days
+            row = {"district": slug, "attendance_date": day, "status": "uploaded", "dag_id": "clever_attendance",
+                   "run_id": f"scheduled__{day}", "recorded_at": sync(day), "last_attendance_sync": sync(day),
+                   "read": 300, "delivered": 297, "rejected": 3, "superseded": 0,
+                   "rejected_by_reason": '{"unknown_student": 3}', "delivered_dag_id": "clever_attendance",
+                   "delivered_run_id": f"scheduled__{day}", "delivered_sync": sync(day), "gone": 0}
+            if (slug, number) in (("d0100", len(days) - 1), ("d4000", len(days) - 10)):
+                row.update(status="failed at extract", delivered_sync=None, read=None, delivered=None, rejected=None)
+            if (slug, number) == ("d0400", len(days) - 1):  # Clever synced 50 minutes ago; not delivered yet
+                row.update(last_attendance_sync=iso(NOW - timedelta(minutes=50)), delivered_sync=sync(days[-2]))
+            if (slug, number) == ("d0600", len(days) - 5):
+                row["gone"] = 4
+            stands.append(row)
+    ledger = engine(sa.make_url(f"sqlite:///{work / 'ledger.db'}"))
+    with ledger.begin() as db:
+        db.execute(district_days.insert(), stands)
+        db.execute(holds.insert(), [
+            {"district": slug, "attendance_date": days[-1], "fingerprint": "f1", "dag_id": "clever_attendance",
+             "run_id": f"scheduled__{days[-1]}", "review_run_id": f"hold__{slug}__{days[-1]}__f1",
+             "held_at": iso(NOW), "findings": f"{days[-1]} school 101: absent share jumped", "decision": decision}
+            for slug, decision in (("d0200", None), ("d4500", None), ("d0300", "approved"))])
+    return work / "districts.yaml", work / "ledger.db"
+
+
+@pytest.fixture
+def fleet_board(client, fleet, monkeypatch):
+    """A viewer's GET of the board's page (a query string) over the fleet's file and ledger."""
+    districts, ledger = fleet
+    monkeypatch.setenv("ATTENDANCE_DISTRICTS_FILE", str(districts))
+    monkeypatch.setenv("AIRFLOW_CONN_ATTENDANCE_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(ledger)}))
+    with signed_in(client):
+        yield lambda query="": client.get(f"{BOARD_PREFIX}/{query}")
+
+
+def shown(page: str) -> list[str]:
+    """The slugs of the entries on a page of the board, in its order: those left out, then the districts."""
+    tables = Tables(page).tables
+    return ([attrs["district"] for attrs, _ in tables.get("broken", [])]
+            + [attrs["district"].split()[0] for attrs, _ in tables.get("districts", [])])
+
+
+def test_with_many_districts_those_that_need_attention_come_first(fleet_board):
+    page = fleet_board().text
+    attention = [*LEFT_OUT, *sorted(FAILED), *sorted(HELD), *LATE, *sorted(STALE), *GONE]
+    quiet = [f"d{n:04d}" for n in range(FLEET) if f"d{n:04d}" not in attention]
+    assert shown(page) == attention + quiet[:BOARD_PAGE_SIZE - len(attention)]
+    assert attention_counts(page) == {"left-out": 2, "failed": 2, "held": 2, "late": 2, "stale": 2,
+                                      "corrections": 1}, "d0100's failed upload leaves its newest sync late too"
+    lines = {attrs["district"].split()[0]: cells for attrs, cells in Tables(page).tables["districts"]}
+    assert lines["d0100"][0] == "Ogdenville Schools 0100 d0100" and lines["d0100"][1] == "failed late"
+    assert [lines[slug][1] for slug in ("d0200", "d0400", "d0500", "d0600", "d0000")] == [
+        "held", "late", "stale", "corrections pending", ""]
+    assert lines["d4999"][1:6] == ["stale", "—", "—", "—", "not synced"], "never synced"
+    assert {attrs["district"] for attrs, _ in Tables(page).tables["waiting"]} == set(HELD), "decided holds wait not"
+    assert [attrs["district"].split()[0] for attrs, _ in Tables(page).tables["grid"]] == list(lines), \
+        "the grid holds the page's districts, in its order"
+    held = fleet_board("?state=held").text
+    assert shown(held) == sorted(HELD) and "1–2 of 2 districts · held" in held
+
+
+def test_the_board_pages_through_the_fleet_by_slug_after_those_that_need_attention(fleet_board):
+    attention = {*LEFT_OUT, *FAILED, *HELD, *LATE, *STALE, *GONE}
+    quiet = [f"d{n:04d}" for n in range(FLEET) if f"d{n:04d}" not in attention]
+    first = BOARD_PAGE_SIZE - len(attention)
+    second = fleet_board("?page=2").text
+    assert shown(second) == quiet[first:first + BOARD_PAGE_SIZE]
+    pages = -(-(FLEET + len(LEFT_OUT)) // BOARD_PAGE_SIZE)
+    assert f"51–100 of 5,002 districts · page 2 of {pages}" in second
+    assert f'href="{BOARD_PREFIX}/?page=3" rel="next"' in second and f'href="{BOARD_PREFIX}/" rel="prev"' in second
+    last = fleet_board(f"?page={pages}").text
+    assert shown(last) == quiet[first + (pages - 2) * BOARD_PAGE_SIZE:] and 'rel="next"' not in last
+    assert shown(fleet_board("?page=999999").text) == shown(last), "a page past the last is the last"
+
+
+@pytest.mark.parametrize(("search", "found"), [
+    ("d0042", ["d0042"]),
+    ("  OGDENVILLE   schools 0100 ", ["d0100"]),  # a name, in any case, its spaces as typed
+    ("_", list(LEFT_OUT)),  # a character, not a pattern: only the slugs that hold one
+    ("O'Brien (north) & co., st.-louis/x", []),
+])
+def test_a_search_finds_districts_by_name_or_slug(fleet_board, search, found):
+    from urllib.parse import quote
+
+    from markupsafe import escape
+
+    answer = fleet_board(f"?q={quote(search)}")
+    assert answer.status_code == 200 and shown(answer.text) == found
+    assert ("No district" in answer.text) == (not found)
+    assert f'name="q" value="{escape(" ".join(search.split()))}"' in answer.text, "said back as text, escaped"
+
+
+def test_a_search_pages_its_districts_and_keeps_to_a_state(fleet_board):
+    ogdenville = [f"d{n:04d}" for n in range(FLEET) if n % len(TOWNS) == 2]  # d0100, failed, first
+    page = fleet_board("?q=ogdenville").text
+    assert shown(page) == ["d0100", *[slug for slug in ogdenville if slug != "d0100"][:BOARD_PAGE_SIZE - 1]]
+    assert f"1–50 of {len(ogdenville)} districts · matching “ogdenville”" in page
+    assert f'href="{BOARD_PREFIX}/?q=ogdenville&amp;page=2" rel="next"' in page
+    assert 'name="q" value="ogdenville"' in page
+    assert shown(fleet_board("?q=ogdenville&state=failed").text) == ["d0100"]
+    assert attention_counts(page)["failed"] == 2, "the counts are the fleet's, whatever the search"
+
+
+@pytest.mark.parametrize("query", [
+    "?q=%27%20OR%20%271%27%3D%271",  # ' OR '1'='1
+    "?q=%27%3B%20DROP%20TABLE%20district_days%3B--",  # '; DROP TABLE district_days;--
+    "?q=d0%25", "?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", "?q=%00", "?q=a%0Ab%1Bc", "?q=" + "x" * 65,
+    "?q=" + "%F0%9F%98%80" * 3, "?q=a&q=b", "?q=" + "y" * 20_000,
+    "?page=0", "?page=-1", "?page=1e3", "?page=abc", "?page=99999999", "?page=2&page=3",
+    "?state=unknown", "?state=failed%27--",
+])
+def test_a_hostile_query_string_is_a_clean_refusal(fleet_board, fleet, query):
+    def stands() -> int:
+        with engine(sa.make_url(f"sqlite:///{fleet[1]}")).connect() as db:
+            return db.execute(sa.select(sa.func.count()).select_from(district_days)).scalar()
+
+    before = stands()
+    answer = fleet_board(query)
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html")
+    assert "the board cannot read this address" in answer.text and f'href="{BOARD_PREFIX}/"' in answer.text
+    assert "alert(1)" not in answer.text and "DROP" not in answer.text, "the page says what is wrong, not the input"
+    assert stands() == before, "the ledger is whole"
+
+
+def test_a_page_of_a_fleet_is_bounded(fleet_board):
+    """Whatever the fleet's size, a page holds BOARD_PAGE_SIZE entries: their rows, and their grid of 30 days."""
+    for query in ("", "?page=7", "?q=schools"):
+        page = fleet_board(query)
+        tables = Tables(page.text).tables
+        assert len(shown(page.text)) == BOARD_PAGE_SIZE and len(tables["grid"]) == len(tables["districts"])
+        assert page.text.count('<th class="d">') == 30, "each row's grid: the last 30 school days"
+        assert len(page.content) < 1_000_000, f"{query}: {len(page.content):,} bytes"

@@ -16,12 +16,12 @@ import pytest
 import requests
 
 from clever_attendance.pipeline import config
-from clever_attendance.sandbox.local_airflow import postgres_database, running_airflow, wait_for
-from clever_attendance.sandbox.process import move_clock, running_sandbox, set_faults
-from clever_attendance.sandbox.testing import NOW, districts_variant
-from clever_attendance.sandbox.truth import configured_truth
-from clever_attendance.sandbox.upload_store import imported_rows
-from clever_attendance.sandbox.wiring import airflow_env
+from clever_attendance_sandbox.local_airflow import postgres_database, running_airflow, wait_for
+from clever_attendance_sandbox.process import move_clock, running_sandbox, set_faults
+from clever_attendance_sandbox.testing import NOW, districts_variant
+from clever_attendance_sandbox.truth import configured_truth
+from clever_attendance_sandbox.upload_store import imported_rows
+from clever_attendance_sandbox.wiring import airflow_env
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -271,8 +271,8 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
 
     from clever_attendance.hooks.ledger import engine
     from clever_attendance.ledger import tables
-    from clever_attendance.sandbox.browser import chromium, follow_framed_link, sign_in
-    from clever_attendance.sandbox.faults import FeedBreak
+    from clever_attendance_sandbox.browser import chromium, follow_framed_link, sign_in
+    from clever_attendance_sandbox.faults import FeedBreak
 
     sandbox, airflow, settings = cluster
     springfield, shelbyville = settings.district("springfield"), settings.district("shelbyville")
@@ -346,7 +346,7 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
 
 def test_a_hold_nobody_decides_fails_with_a_notice_and_uploads_nothing(cluster, districts, smtp):
     """shelbyville waits 36 seconds for a person (its guard's hold_timeout_hours in this module's file)."""
-    from clever_attendance.sandbox.faults import FeedBreak
+    from clever_attendance_sandbox.faults import FeedBreak
 
     sandbox, airflow, settings = cluster
     shelbyville = settings.district("shelbyville")
@@ -399,13 +399,19 @@ def test_a_review_run_started_by_hand_acts_on_nothing(cluster, smtp):
 
 
 def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(cluster, districts):
+    """A run of both districts, and a hold of springfield's the test records itself (as the guard does: the date's
+    row, and the hold a person is asked about), so that it needs no other test; then the board, as a person sees it:
+    the held district among those that need attention, the hold waiting, a search, a run's tab, a link to a run."""
     import sqlalchemy as sa
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     from clever_attendance.hooks.ledger import engine
     from clever_attendance.ledger import read, tables
-    from clever_attendance.sandbox.browser import artifacts, chromium, follow_framed_link, framed_table, sign_in
+    from clever_attendance.ledger.record import RunEntry, write
+    from clever_attendance_sandbox.browser import artifacts, chromium, follow_framed_link, framed_table, sign_in
 
     sandbox, airflow, settings = cluster
     unpause_polls(airflow)
@@ -418,9 +424,20 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
         airflow.cli("dags", "pause", "clever_attendance")
     assert airflow.run_states("clever_attendance")["board_run"] == "success"
     ledger = engine(sa.make_url("sqlite:///" + json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])["host"]))
+    held = RunEntry("clever_attendance", "board_hold", "manual")
+    held.deliveries.append({"district": "springfield", "attendance_date": "2026-11-18",
+                            "window": "2026-11-18_2026-11-18", "status": "held for a person"})
+    write(ledger, held, 30)
+    with ledger.begin() as db:
+        db.execute(tables.holds.delete().where(tables.holds.c.fingerprint == "board_test"))
+        db.execute(tables.holds.insert().values(
+            district="springfield", attendance_date="2026-11-18", fingerprint="board_test",
+            dag_id="clever_attendance", run_id="board_hold", review_run_id="hold__springfield__2026-11-18__board",
+            held_at=tables.iso(datetime.now(UTC)),
+            findings="2026-11-18 school SCH003: absent share jumped: 412 records, 412 students, 100% absent"))
     with ledger.connect() as db:
         run = read.run_outcome(db, "clever_attendance", "board_run")
-        stands = read.grid(db, ["2026-11-19", "2026-11-20"])
+        stands = read.grid(db, ["2026-11-19", "2026-11-20"], ["springfield", "shelbyville"])
         newest = sa.select(tables.district_days.c.district, sa.func.max(tables.district_days.c.attendance_date)
                            .label("day")).group_by(tables.district_days.c.district).subquery()
         newest_run = dict(db.execute(sa.select(tables.district_days.c.district, tables.district_days.c.run_id).join(
@@ -441,6 +458,17 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
         lines = {attrs["district"].split()[0]: cells
                  for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "districts")}
         browser.save_screenshot(str(artifacts() / "attendance-board.png"))
+        waiting = {(attrs["district"], attrs["date"]): cells
+                   for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "waiting")}
+        browser.get(base + "/plugin/clever-attendance")  # a search, typed in the board's frame
+        WebDriverWait(browser, 30).until(ec.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")))
+        WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.NAME, "q"))).send_keys(
+            "Shelby", Keys.ENTER)
+        WebDriverWait(browser, 30).until(lambda d: "matching" in d.find_element(By.ID, "pages").text,
+                                         "the search did not answer in the frame")
+        found = [row.get_attribute("data-district") for row in browser.find_elements(
+            By.CSS_SELECTOR, "#districts tbody tr")]
+        browser.switch_to.default_content()
         grid = {attrs["district"].split()[0]: cells
                 for attrs, cells in framed_table(browser, base + "/plugin/clever-attendance", "grid")}
         tab = framed_table(browser, f"{base}/dags/clever_attendance/runs/board_run/plugin/attendance", "outcome")
@@ -451,10 +479,15 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
         WebDriverWait(browser, 30).until(lambda d: "board_run" in d.find_element(By.TAG_NAME, "body").text,
                                          "the run's page did not show the run")
     assert sorted(lines) == ["shelbyville", "springfield"]
+    assert "held" in lines["springfield"][1].split(), "among the districts that need attention, and why"
+    why, _, decision = waiting[("springfield", "2026-11-18")][2:]
+    assert (why, decision) == ("2026-11-18 school SCH003: absent share jumped: 412 records, 412 students, 100% absent",
+                               "decide"), "the hold waits for a person"
+    assert found == ["shelbyville shelbyville unified"], "the search, answered by the server"
     for slug in lines:
         friday = stands[(slug, "2026-11-20")]
-        assert lines[slug][1] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
-        assert lines[slug][9] == newest_run[slug], "the run of the district's newest date"
+        assert lines[slug][2] == last_delivered[slug] >= "2026-11-20", "the last date delivered"
+        assert lines[slug][10] == newest_run[slug], "the run of the district's newest date"
         for day in ("2026-11-19", "2026-11-20"):
             row = stands[(slug, day)]
             assert (f"{slug} {day}: uploaded · {row['delivered']} rows delivered · {row['rejected']} rejected "

@@ -18,7 +18,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from clever_attendance.board import pages
+from clever_attendance.board import fleet, pages
 from clever_attendance.hooks.ledger import LedgerHook
 from clever_attendance.ledger import read
 from clever_attendance.pipeline import config
@@ -72,16 +72,26 @@ def create_app() -> FastAPI:
                                           f"Check the database of the connection {LEDGER_CONN_ID} and that it "
                                           "answers from the API server."), status.HTTP_503_SERVICE_UNAVAILABLE)
 
+    @app.exception_handler(fleet.QueryError)
+    def bad_query(request: Request, error: fleet.QueryError) -> HTMLResponse:
+        return HTMLResponse(pages.problem("the board cannot read this address", str(error),
+                                          "Search by a district's name or slug.", links(request).board + "/"),
+                            status.HTTP_400_BAD_REQUEST)
+
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(reader)])
     def board(request: Request) -> str:
+        query = fleet.parse(request.query_params.getlist)
         now, known = datetime.now(UTC), settings()
         today = now.astimezone(pages.zone(known.timezone)).date()
         with LedgerHook().get_conn().connect() as db:
             dates = read.school_days(db, today)
-            cells = read.grid(db, dates)
-            lines = read.overview(db, known, now, dates, cells)
-            waiting = read.waiting(db)
-        return pages.board(links(request), known, now, lines, dates, cells, waiting)
+            standing = read.standings(db, dates[0] if dates else str(today - timedelta(days=read.LOOK_BACK)))
+            before = [day for day in dates if day < str(today)]
+            shown = fleet.view(known, standing, read.held(db), now, before[-1] if before else None, query)
+            districts = [entry.district for entry in shown.shown if entry.district]
+            lines, cells = read.overview(db, districts, now, dates, standing)
+            waiting = read.waiting(db, [d.slug for d in districts])
+        return pages.board(links(request), known, now, shown, lines, dates, cells, waiting)
 
     @app.get("/districts/{slug}", response_class=HTMLResponse, dependencies=[Depends(reader)])
     def district(request: Request, slug: str) -> str:

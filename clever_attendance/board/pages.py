@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup, escape
 
+from clever_attendance.board.fleet import SEARCH_MAX, STATES, Query, View
 from clever_attendance.ledger.read import DistrictLine, share
 from clever_attendance.pipeline.config import District, Settings
 from clever_attendance.settings import REVIEW
 
 SPARK_WIDTH, SPARK_HEIGHT = 120, 22
+STATE_TONES = {"left-out": "failed", "failed": "failed", "held": "held", "late": "held", "stale": "quiet",
+               "corrections": "dry"}  # a state of what needs attention → its badge's colour class
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,13 @@ class Links:
 
     board: str  # the board's root path, e.g. /attendance-board
     airflow: str  # the UI's root path ("" at the server's root)
+
+    def page(self, query: Query, **changes) -> str:
+        """The board's page of a query, with `changes` (search, state, page) made to it."""
+        asked = {**vars(query), **changes}
+        given = {name: value for name, value in (("q", asked["search"]), ("state", asked["state"]),
+                                                 ("page", asked["page"] if asked["page"] > 1 else "")) if value}
+        return f"{self.board}/" + (f"?{urlencode(given)}" if given else "")
 
     def district(self, slug: str) -> str:
         return f"{self.board}/districts/{quote(slug)}"
@@ -121,7 +131,8 @@ def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("clever_attendance.board", "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.globals.update(tone=tone, percent=percent, local=local, sparkline=sparkline, spark_title=spark_title,
-                       grid_cells=grid_cells, freshness=freshness, spark=(SPARK_WIDTH, SPARK_HEIGHT))
+                       grid_cells=grid_cells, freshness=freshness, spark=(SPARK_WIDTH, SPARK_HEIGHT),
+                       states=STATES, state_tone=STATE_TONES, search_max=SEARCH_MAX)
     return env
 
 
@@ -129,12 +140,15 @@ def _render(name: str, **values) -> str:
     return _templates().get_template(name).render(**values)
 
 
-def board(links: Links, settings: Settings, now: datetime, lines: list[DistrictLine], dates: list[str],
+def board(links: Links, settings: Settings, now: datetime, view: View, lines: list[DistrictLine], dates: list[str],
           cells: dict[tuple[str, str], dict], waiting: list[dict]) -> str:
-    """The page: what waits for a person, one row per district, then the grid of recent school days."""
-    zones = {d.slug: d.timezone for d in settings.districts}
-    return _render("board.html", links=links, lines=lines, dates=dates, cells=cells, zones=zones, waiting=waiting,
-                   broken=settings.broken, source=settings.source, now=now,
+    """A page of the board: how many districts need attention and why, a search, then the page's districts (those
+    that need attention first): what of theirs waits for a person, a row each, and their grid of recent school days."""
+    shown = {e.slug: e for e in view.shown if e.district}
+    return _render("board.html", links=links, view=view, lines=lines, dates=dates, cells=cells, waiting=waiting,
+                   zones={slug: e.district.timezone for slug, e in shown.items()},
+                   attention={slug: e.attention for slug, e in shown.items()},
+                   broken=[e for e in view.shown if e.district is None], source=settings.source, now=now,
                    as_of=now.astimezone(zone(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
@@ -152,9 +166,9 @@ def run(links: Links, settings: Settings, dag_id: str, run_id: str, rows: list[d
                    holds=holds)
 
 
-def problem(title: str, message: str, advice: str) -> str:
-    """What keeps the board from answering, said on the page."""
-    return _render("problem.html", title=title, message=message, advice=advice)
+def problem(title: str, message: str, advice: str, back: str | None = None) -> str:
+    """What keeps the board from answering, said on the page; `back`: a link to the board's first page."""
+    return _render("problem.html", title=title, message=message, advice=advice, back=back)
 
 
 def not_ours(dag_id: str) -> str:

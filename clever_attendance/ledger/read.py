@@ -5,20 +5,40 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from clever_attendance.ledger.progress import DELIVERED, NOTHING_NEW
 from clever_attendance.ledger.tables import deliveries, district_days, holds, iso, rejects, run_districts
-from clever_attendance.pipeline.config import Settings
+from clever_attendance.settings import DAILY
 
-SCHOOL_DAYS = 30  # the board's grid and sparklines: the last this many school days
+if TYPE_CHECKING:  # the ledger depends on the contracts alone
+    from clever_attendance.pipeline.config import District
+
+SCHOOL_DAYS = 30  # the board's span (its grid, sparklines, what needs attention): the last this many school days
 LOOK_BACK = 120  # calendar days searched for them (a winter break and weekends fit)
 RECENT = 7  # days: the corrections and dates filled the board counts
 REJECT_COLUMNS = ("attendance_date", "reason", "detail", "school_id", "student_id", "section_id", "last_modified")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a district stands over the board's span of school days: what ranks it on the board."""
+
+    seen: str | None = None  # the newest Clever last_attendance_sync a run saw
+    delivered: str | None = None  # the Clever sync of the newest rows Safety Shield holds
+    failed: int = 0  # dates whose latest attempt failed
+    gone: int = 0  # records Safety Shield holds that Clever no longer does
+
+    def freshness(self, now: datetime) -> float | None:
+        """Minutes since a Clever sync that is not yet in Safety Shield; 0 caught up; None unknown."""
+        if self.seen is None:
+            return None
+        return 0.0 if self.delivered and self.delivered >= self.seen else _minutes(now, self.seen)
 
 
 @dataclass
@@ -43,7 +63,7 @@ class Mirror:
     last_reconciled: str | None = None  # when a reconciling run last finished comparing it (within its retention)
     corrections: int = 0  # dates posted again because their rows changed, the last RECENT days
     filled: int = 0  # dates a reconciliation posted for the first time (missed, or a new district's history)
-    gone: int = 0  # records Safety Shield holds that Clever no longer does, over every date Clever keeps
+    gone: int = 0  # records Safety Shield holds that Clever no longer does, on the dates of the board's span
 
 
 def _minutes(later: datetime, earlier: str) -> float:
@@ -65,63 +85,79 @@ def school_days(db: sa.Connection, today: date, count: int = SCHOOL_DAYS) -> lis
     return sorted(r[0] for r in found)
 
 
+def standings(db: sa.Connection, since: str) -> dict[str, Standing]:
+    """Every district's standing over its dates from `since` on, in one aggregate: the fleet's rows are counted by
+    the database, never read into Python (and the dates before `since` not at all)."""
+    c = district_days.c
+    found = db.execute(sa.select(c.district, sa.func.max(c.last_attendance_sync), sa.func.max(c.delivered_sync),
+                                 sa.func.sum(sa.case((c.status.like("failed%"), 1), else_=0)), sa.func.sum(c.gone))
+                       .where(c.attendance_date >= since).group_by(c.district))
+    return {slug: Standing(seen, delivered, int(failed or 0), int(gone or 0))
+            for slug, seen, delivered, failed, gone in found}
+
+
+def held(db: sa.Connection) -> dict[str, int]:
+    """Per district with any: its holds a person has not decided on yet."""
+    found = db.execute(sa.select(holds.c.district, sa.func.count()).where(holds.c.decision.is_(None))
+                       .group_by(holds.c.district))
+    return {slug: count for slug, count in found}
+
+
 GRID = ("status", "read", "delivered", "rejected")  # what a cell of the grid says
 
 
-def grid(db: sa.Connection, dates: list[str]) -> dict[tuple[str, str], dict]:
-    """Where each district's date stands, for the given dates: (slug, date) → its status and counts."""
-    if not dates:
+def grid(db: sa.Connection, dates: list[str], slugs: list[str]) -> dict[tuple[str, str], dict]:
+    """Where these districts' dates stand, for the given dates: (slug, date) → its status and counts."""
+    if not dates or not slugs:
         return {}
     c = district_days.c
     found = db.execute(sa.select(c.district, c.attendance_date, *(c[name] for name in GRID))
-                       .where(c.attendance_date.in_(dates)))
+                       .where(c.district.in_(slugs), c.attendance_date.in_(dates)))
     return {(slug, day): dict(zip(GRID, values, strict=True)) for slug, day, *values in found}
 
 
-def overview(db: sa.Connection, settings: Settings, now: datetime, dates: list[str],
-             cells: dict[tuple[str, str], dict]) -> list[DistrictLine]:
-    """Every district of the districts file, with what the ledger knows of it."""
+def overview(db: sa.Connection, districts: list[District], now: datetime, dates: list[str],
+             standing: dict[str, Standing]) -> tuple[list[DistrictLine], dict[tuple[str, str], dict]]:
+    """These districts' rows, with what the ledger knows of them; and the grid's cells of their dates."""
+    slugs = [d.slug for d in districts]
     c = district_days.c
     latest = sa.select(
         c.district, sa.func.max(sa.case((c.delivered > 0, c.attendance_date))).label("delivered_date"),
-        sa.func.max(c.last_attendance_sync).label("seen"), sa.func.max(c.delivered_sync).label("delivered"),
-        sa.func.max(c.attendance_date).label("newest")).group_by(c.district).subquery()
-    found = db.execute(sa.select(latest, c.dag_id, c.run_id).join(
+        sa.func.max(c.attendance_date).label("newest")).where(c.district.in_(slugs)).group_by(c.district).subquery()
+    found = db.execute(sa.select(latest.c.district, latest.c.delivered_date, c.dag_id, c.run_id).join(
         district_days, sa.and_(c.district == latest.c.district, c.attendance_date == latest.c.newest)))
     known = {r.district: r for r in found}
-    todays = {d.slug: str(now.astimezone(ZoneInfo(d.timezone)).date()) for d in settings.districts}
-    cells = {**grid(db, sorted(set(todays.values()) - set(dates))), **cells}
-    mirrored = mirrors(db, now)
+    todays = {d.slug: str(now.astimezone(ZoneInfo(d.timezone)).date()) for d in districts}
+    cells = grid(db, sorted(set(dates) | set(todays.values())), slugs)
+    mirrored = mirrors(db, now, slugs)
     lines = []
-    for district in settings.districts:
-        slug = district.slug
-        row = known.get(slug)
-        seen, delivered = (row.seen, row.delivered) if row else (None, None)
+    for district in districts:
+        slug, row, stands = district.slug, known.get(district.slug), standing.get(district.slug, Standing())
         lines.append(DistrictLine(
-            slug=slug, name=district.name, last_delivered=row.delivered_date if row else None, last_sync=seen,
-            freshness_min=None if seen is None else 0.0 if delivered and delivered >= seen else _minutes(now, seen),
-            today=cells.get((slug, todays[slug])),
+            slug=slug, name=district.name, last_delivered=row.delivered_date if row else None, last_sync=stands.seen,
+            freshness_min=stands.freshness(now), today=cells.get((slug, todays[slug])),
             shares=[share(cells[(slug, d)]) if (slug, d) in cells else None for d in dates],
-            last_run=(row.dag_id, row.run_id) if row else None, mirror=mirrored.get(slug, Mirror())))
-    return lines
+            last_run=(row.dag_id, row.run_id) if row else None,
+            mirror=replace(mirrored.get(slug, Mirror()), gone=stands.gone)))
+    return lines, cells
 
 
-def mirrors(db: sa.Connection, now: datetime) -> dict[str, Mirror]:
-    """Per district with any: its last reconciliation, recent corrections and dates filled, records gone."""
+def mirrors(db: sa.Connection, now: datetime, slugs: list[str]) -> dict[str, Mirror]:
+    """Per district of these with any: its last reconciliation, and its recent corrections and dates filled."""
     since = iso(now - timedelta(days=RECENT))
     out: dict[str, Mirror] = {}
-    r, d, c = run_districts.c, deliveries.c, district_days.c
+    r, d = run_districts.c, deliveries.c
+    # only the daily DAG reconciles: its id, the first of the primary key, keeps the other DAGs' rows unread
     for slug, at in db.execute(sa.select(r.district, sa.func.max(r.recorded_at)).where(
-            r.reconciled == 1, r.state.in_((DELIVERED, NOTHING_NEW))).group_by(r.district)):
+            r.dag_id == DAILY, r.district.in_(slugs), r.reconciled == 1, r.state.in_((DELIVERED, NOTHING_NEW)))
+            .group_by(r.district)):
         out.setdefault(slug, Mirror()).last_reconciled = at
     posted = sa.select(d.district, sa.func.sum(sa.case((d.posted == "changed", 1), else_=0)),
                        sa.func.sum(sa.case((sa.and_(d.posted == "new", d.reconciled == 1), 1), else_=0))).where(
-        d.recorded_at >= since, d.posted.in_(("changed", "new"))).group_by(d.district)
+        d.recorded_at >= since, d.district.in_(slugs), d.posted.in_(("changed", "new"))).group_by(d.district)
     for slug, changed, filled in db.execute(posted):
         found = out.setdefault(slug, Mirror())
         found.corrections, found.filled = int(changed or 0), int(filled or 0)
-    for slug, gone in db.execute(sa.select(c.district, sa.func.sum(c.gone)).where(c.gone > 0).group_by(c.district)):
-        out.setdefault(slug, Mirror()).gone = int(gone)
     return out
 
 
@@ -178,9 +214,10 @@ def _holds(where) -> sa.Select:
     return sa.select(holds).where(where).order_by(holds.c.held_at, holds.c.district, holds.c.attendance_date)
 
 
-def waiting(db: sa.Connection) -> list[dict]:
-    """Holds a person has not decided on yet, oldest first."""
-    return [dict(r._mapping) for r in db.execute(_holds(holds.c.decision.is_(None)))]
+def waiting(db: sa.Connection, slugs: list[str]) -> list[dict]:
+    """These districts' holds a person has not decided on yet, oldest first."""
+    return [dict(r._mapping) for r in db.execute(_holds(sa.and_(holds.c.decision.is_(None),
+                                                                 holds.c.district.in_(slugs))))]
 
 
 def run_holds(db: sa.Connection, dag_id: str, run_id: str) -> list[dict]:
