@@ -54,7 +54,8 @@ bench: $(STAMP)
 	$(PY) bench/upload_slots.py
 	$(PY) bench/board.py
 
-# a real scheduler and triggerer with 10 to 1000 districts: parse, poll and freshness figures (about half an hour)
+# a real scheduler and triggerer with 10 to 1000 districts: parse, poll, CPU by process and freshness figures
+# (the 1,000-district first sync alone takes about an hour on 2 cores; `--runs 10,200` for a shorter run)
 bench-scale: $(STAMP)
 	$(PY) bench/poll_scale.py
 
