@@ -154,15 +154,15 @@ def timed_run(airflow, dag_id: str, run_id: str, root: int, seconds: float) -> d
     return {"state": final, "wall": (end - start).total_seconds(), "cpu": cpu, "parts": parts}
 
 
-def check_rows(sandbox: dict, settings: config.Settings, window: Window, clocks: dict[str, datetime],
+def check_rows(sandbox: dict, fleet: config.Fleet, window: Window, clocks: dict[str, datetime],
                slugs: list[str]) -> int:
     """Every listed district's rows of the window against the ground truth; the number of rows checked."""
     days = {f"{d.month:02d}/{d.day:02d}/{d.year}" for d in
             (window.start.fromordinal(o) for o in range(window.start.toordinal(), window.end.toordinal() + 1))}
-    specs = {spec.slug: spec for spec in presets([f"tiny*{len(settings.districts)}"])}
+    specs = {spec.slug: spec for spec in presets([f"tiny*{len(fleet.districts)}"])}
     checked = 0
     for slug in slugs:
-        district = settings.district(slug)
+        district = fleet.district(slug)
         truth = configured_truth(District(specs[slug]), district, window.start, window.end, clocks[slug])
         held = [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id) if row[2] in days]
         assert held == truth.rows, f"{slug}: {len(held)} rows held, {len(truth.rows)} in the ground truth"
@@ -191,7 +191,7 @@ def runs(count: int, moves: int, changed: float, work: Path) -> dict:
     folder.mkdir()
     districts_file = copies_file(folder / "districts.yaml", count, max_pipeline_reject_share=0.5,
                                  poll_schedule=f"0 12 {day.day} {day.month} *")
-    settings = config.load(districts_file)
+    fleet = config.load(districts_file)
     with running_sandbox("--now", now.isoformat(), "--districts", f"tiny*{count}", workdir=str(folder)) as sandbox, \
             postgres_database() as url:
         env = airflow_env(folder / "home", sandbox, folder / "staging", districts_file, sql_alchemy_conn=url)
@@ -205,10 +205,10 @@ def runs(count: int, moves: int, changed: float, work: Path) -> dict:
                 "select run_id, logical_date from dag_run where dag_id = ? and run_type = 'scheduled' "
                 "order by logical_date limit 1", POLL), 120)
             forced = timed_run(airflow, POLL, first, root, 3 * 3600)
-            some = settings.districts[0]  # every copy has the shipped time zone and lookback
+            some = fleet.districts[0]  # every copy has the shipped time zone and lookback
             window = trailing(tick, some.timezone, some.lookback_days)
             clocks = dict.fromkeys(sandbox["districts"], now)
-            rows = check_rows(sandbox, settings, window, clocks, list(sandbox["districts"]))
+            rows = check_rows(sandbox, fleet, window, clocks, list(sandbox["districts"]))
             airflow.cli("dags", "trigger", POLL, "--run-id", "nothing_new", "--conf",
                         json.dumps({"start_date": str(window.start), "end_date": str(window.end)}))
             quiet = timed_run(airflow, POLL, "nothing_new", root, 1800)
@@ -218,8 +218,8 @@ def runs(count: int, moves: int, changed: float, work: Path) -> dict:
                         json.dumps({"start_date": str(window.start), "end_date": str(end)}))
             some_new = timed_run(airflow, POLL, "some_new", root, 3600)
             clocks.update(moved)
-            rows += check_rows(sandbox, settings, Window(window.start, end), clocks, list(moved))
-            fresh = freshness(airflow, sandbox, settings, count, min(moves, count - len(moved)), now, set(moved))
+            rows += check_rows(sandbox, fleet, Window(window.start, end), clocks, list(moved))
+            fresh = freshness(airflow, sandbox, fleet, count, min(moves, count - len(moved)), now, set(moved))
     return {"count": count, "forced": forced, "nothing_new": quiet, "some_new": some_new, "changed": len(moved),
             "rows_checked": rows + fresh.pop("rows"), **fresh}
 
@@ -234,7 +234,7 @@ def move_syncs(sandbox: dict, count: int, now: datetime) -> dict[str, datetime]:
     return moved
 
 
-def freshness(airflow, sandbox: dict, settings: config.Settings, count: int, moves: int, now: datetime,
+def freshness(airflow, sandbox: dict, fleet: config.Fleet, count: int, moves: int, now: datetime,
               skip: set[str]) -> dict:
     """Seconds from a district's new sync in Clever to its import's completedAt, for `moves` districts (none of
     those to `skip`, already moved to their next upload)."""
@@ -250,7 +250,7 @@ def freshness(airflow, sandbox: dict, settings: config.Settings, count: int, mov
     specs = {spec.slug: spec for spec in presets([f"tiny*{count}"])}
     moved: dict[str, tuple[datetime, datetime]] = {}
     for slug in chosen:  # spread over two watcher intervals, so the moves meet the watcher at any phase
-        time.sleep(rng.uniform(0, 2 * settings.watch_interval_seconds / moves))
+        time.sleep(rng.uniform(0, 2 * fleet.watch_interval_seconds / moves))
         clock = District(specs[slug]).next_upload(now) + timedelta(seconds=30)
         move_clock(sandbox, clock, sandbox["districts"][slug])
         moved[slug] = (datetime.now(UTC), clock)
@@ -259,7 +259,7 @@ def freshness(airflow, sandbox: dict, settings: config.Settings, count: int, mov
 
     def all_imported() -> bool:
         for slug, (at, _) in moved.items():
-            done = completed_at(sandbox, settings.district(slug).safety_shield_district_id, started)
+            done = completed_at(sandbox, fleet.district(slug).safety_shield_district_id, started)
             if done and slug not in latencies:
                 latencies[slug] = (done - at).total_seconds()
         return len(latencies) == len(moved)
@@ -267,8 +267,8 @@ def freshness(airflow, sandbox: dict, settings: config.Settings, count: int, mov
     airflow.cli("dags", "pause", EVENTS)
     rows = 0
     for slug, (_, clock) in moved.items():
-        district = settings.district(slug)  # the window of the moved sync's day, as the check chose it
-        rows += check_rows(sandbox, settings, trailing(clock, district.timezone, district.lookback_days),
+        district = fleet.district(slug)  # the window of the moved sync's day, as the check chose it
+        rows += check_rows(sandbox, fleet, trailing(clock, district.timezone, district.lookback_days),
                            {slug: clock}, [slug])
     values = sorted(latencies.values())
     return {"moves": len(values), "fresh_p50": statistics.median(values),

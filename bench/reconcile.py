@@ -115,11 +115,11 @@ def poll(slug: str) -> None:
     from clever_attendance.pipeline.extract_step import extract
     from clever_attendance.pipeline.window import trailing
 
-    settings = config.load()
-    district = settings.district(slug)
+    fleet = config.load()
+    district = fleet.district(slug)
     window = trailing(datetime.fromisoformat(NOW), district.timezone, district.lookback_days)
     folder = staging.run_folder("bench_poll", slug, str(window), f"poll_{os.getpid()}")
-    manifest = extract(district, window, folder, None, True, settings.chunk_days)
+    manifest = extract(district, window, folder, None, True, fleet.chunk_days)
     print(json.dumps({"window": str(manifest.window), "seconds": manifest.seconds, "records": manifest.records,
                       **manifest.clever}))
 
@@ -156,10 +156,10 @@ def main() -> None:
         prepare(dict(os.environ))
         from clever_attendance.pipeline import config
 
-        settings = config.load(districts)
-        district = settings.districts[0]
+        fleet = config.load(districts)
+        district = fleet.districts[0]
         stand_ins = next(p for p in psutil.Process().children() if "clever_attendance_sandbox" in p.cmdline())
-        print(f"{args.preset} district, reconcile_days {args.days}, reconcile_share {settings.reconcile_share}, "
+        print(f"{args.preset} district, reconcile_days {args.days}, reconcile_share {fleet.reconcile_share}, "
               f"sandbox clock {NOW}", flush=True)
         alone = timed_poll(district.slug)
         reconcile("first reconciliation (Safety Shield empty)", sandbox, stand_ins, district)

@@ -35,7 +35,7 @@ def cluster(smtp, tmp_path_factory):
 
 
 def test_a_daily_run_on_two_workers_survives_a_killed_task_and_delivers_the_ground_truth(cluster, districts, smtp):
-    sandbox, airflow, settings = cluster
+    sandbox, airflow, fleet = cluster
     set_faults(sandbox, "clever", latency_ms=400)  # slow enough to kill an extract while it reads
     smtp.messages.clear()
     airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", RUN,
@@ -56,7 +56,7 @@ def test_a_daily_run_on_two_workers_survives_a_killed_task_and_delivers_the_grou
     hosts = {h for (h,) in airflow.query("select distinct hostname from task_instance where run_id = ?", RUN)}
     assert hosts == {"worker1", "worker2"}, hosts
     day = date(2026, 11, 19)
-    for district in settings.districts:
+    for district in fleet.districts:
         truth = configured_truth(districts[district.slug], district, day, day, NOW)
         held = [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id)
                 if row[2] == "11/19/2026"]
@@ -79,7 +79,7 @@ def test_the_run_is_in_the_ledger_on_postgresql_and_the_board_serves_it_behind_f
     from clever_attendance.ledger import read
     from clever_attendance.settings import BOARD_PREFIX
 
-    sandbox, airflow, settings = cluster
+    sandbox, airflow, fleet = cluster
     assert airflow.query("select state from dag_run where run_id = ?", RUN) == [("success",)], \
         f"run {RUN} of the test above is needed"
     found = json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])
@@ -90,7 +90,7 @@ def test_the_run_is_in_the_ledger_on_postgresql_and_the_board_serves_it_behind_f
     finally:
         ledger.dispose()
     day = date(2026, 11, 19)
-    for district in settings.districts:
+    for district in fleet.districts:
         truth = configured_truth(districts[district.slug], district, day, day, NOW)
         row = recorded[district.slug]
         assert (row["attendance_date"], row["status"], row["delivered"]) == (str(day), "uploaded", len(truth.rows))

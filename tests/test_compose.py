@@ -71,8 +71,8 @@ def test_every_variable_the_file_reads_is_in_env_example():
 
 
 def test_the_connections_and_pool_the_dags_use_are_created():
-    settings = config.load(ROOT / "include" / "districts.yaml")
-    conn_ids = {d.clever_conn_id for d in settings.districts} | {d.safety_shield_conn_id for d in settings.districts}
+    fleet = config.load(ROOT / "include" / "districts.yaml")
+    conn_ids = {d.clever_conn_id for d in fleet.districts} | {d.safety_shield_conn_id for d in fleet.districts}
     env = env_example()
     for conn_id in conn_ids:
         assert json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])["host"].startswith("http://sandbox:"), conn_id

@@ -33,14 +33,14 @@ SCHOOLS = f"    schools: [{SCHOOL}]"
 
 
 def test_defaults_merge_and_districts_sort():
-    settings = config.parse(GOOD)
-    alpha, zeta = settings.districts
+    fleet = config.parse(GOOD)
+    alpha, zeta = fleet.districts
     assert (alpha.slug, zeta.slug) == ("alpha", "zeta")
     assert (alpha.lookback_days, zeta.lookback_days) == (2, 5)
     assert alpha.timezone == "America/Chicago" and alpha.schools == (SCHOOL,) and zeta.schools is None
     assert zeta.safety_shield_district_id == "1001"
     assert [r.att_code for r in zeta.code_map] == ["AE", "", "T", "A"], "the district's rules come first"
-    assert settings.poll_schedule == "*/15 6-17 * * 1-5" and settings.timezone == "America/Chicago"
+    assert fleet.poll_schedule == "*/15 6-17 * * 1-5" and fleet.timezone == "America/Chicago"
 
 
 def test_the_shipped_file_is_valid():
@@ -85,9 +85,9 @@ def test_mistakes_name_the_district_and_the_field(change, message):
 
 
 def test_a_broken_district_is_left_out_and_named_while_the_others_run():
-    settings = config.parse(GOOD.replace(SCHOOLS, SCHOOLS + "\n    timezone: Mars/Base"), "districts.yaml")
-    assert [d.slug for d in settings.districts] == ["zeta"]
-    assert settings.broken == (config.Broken("alpha", "districts.yaml: district 'alpha': field 'timezone': unknown "
+    fleet = config.parse(GOOD.replace(SCHOOLS, SCHOOLS + "\n    timezone: Mars/Base"), "districts.yaml")
+    assert [d.slug for d in fleet.districts] == ["zeta"]
+    assert fleet.broken == (config.Broken("alpha", "districts.yaml: district 'alpha': field 'timezone': unknown "
                                                       "time zone 'Mars/Base'"),)
     nameless = config.parse(GOOD.replace("  - slug: alpha\n", "  - slug: Alpha!\n"), "districts.yaml")
     assert [b.name for b in nameless.broken] == ["#2"], "a slug that is not one: named by its place in the file"
@@ -96,8 +96,8 @@ def test_a_broken_district_is_left_out_and_named_while_the_others_run():
 
 
 def test_the_watcher_watches_every_district_unless_told_not_to():
-    settings = config.parse(GOOD.replace(SCHOOLS, "    watch: false"))
-    assert settings.watch_interval_seconds == 60 and [d.slug for d in settings.watched()] == ["zeta"]
+    fleet = config.parse(GOOD.replace(SCHOOLS, "    watch: false"))
+    assert fleet.watch_interval_seconds == 60 and [d.slug for d in fleet.watched()] == ["zeta"]
     off = config.parse(GOOD.replace("  lookback_days: 2", "  watch_interval_seconds: 0"))
     assert off.watched() == [], "0: no watcher, the polling DAG alone"
 
@@ -108,17 +108,17 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 def test_a_district_changes_one_threshold_of_the_guard_and_inherits_the_others():
-    settings = config.parse(GOOD.replace("  lookback_days: 2", "  lookback_days: 2\n  guard: {absent_points: 0.3}")
+    fleet = config.parse(GOOD.replace("  lookback_days: 2", "  lookback_days: 2\n  guard: {absent_points: 0.3}")
                             .replace(SCHOOLS, "    guard: {min_students: 3, enabled: false}"))
-    alpha, zeta = settings.districts
+    alpha, zeta = fleet.districts
     assert (alpha.guard.enabled, alpha.guard.min_students, alpha.guard.absent_points) == (False, 3, 0.3)
     assert zeta.guard == config.Guard(absent_points=0.3)
 
 
 def test_the_shipped_file_names_its_reviewers_and_keeps_failed_staging_three_days():
-    settings = config.load()
-    assert {d.reviewers for d in settings.districts} == {("admin", "1")}
-    assert settings.staging_retention_days == 3 and settings.keep_staging is False and settings.deadline_alerts
+    fleet = config.load()
+    assert {d.reviewers for d in fleet.districts} == {("admin", "1")}
+    assert fleet.staging_retention_days == 3 and fleet.keep_staging is False and fleet.deadline_alerts
 
 
 # A districts file is untrusted input: what follows is what an attacker (or a slip of the keyboard) would write,
@@ -127,11 +127,11 @@ def test_the_shipped_file_names_its_reviewers_and_keeps_failed_staging_three_day
 def refusal(text: str) -> str:
     """The refusal: of the whole file, or of the one district entry left out (the other is kept)."""
     try:
-        settings = config.parse(text, "districts.yaml")
+        fleet = config.parse(text, "districts.yaml")
     except config.ConfigError as raised:
         return str(raised)
-    broken, = settings.broken
-    assert len(settings.districts) == 1, "the other district runs"
+    broken, = fleet.broken
+    assert len(fleet.districts) == 1, "the other district runs"
     return broken.error
 
 
@@ -158,8 +158,8 @@ def test_a_quoted_false_is_refused_not_taken_for_true(old, new, message):
 
 
 def test_booleans_are_read_as_written():
-    settings = config.parse(GOOD.replace("  lookback_days: 2", "  keep_staging: true\n  deadline_alerts: false"))
-    assert (settings.keep_staging, settings.deadline_alerts) == (True, False)
+    fleet = config.parse(GOOD.replace("  lookback_days: 2", "  keep_staging: true\n  deadline_alerts: false"))
+    assert (fleet.keep_staging, fleet.deadline_alerts) == (True, False)
 
 
 @pytest.mark.parametrize("old,new,message", [
@@ -227,12 +227,12 @@ def test_an_e_mail_address_is_an_address_and_nothing_more(address):
 
 
 def test_e_mail_addresses_as_districts_have_them():
-    settings = config.parse(GOOD.replace("  lookback_days: 2", "  alert_emails: [ops@district.test]\n"
+    fleet = config.parse(GOOD.replace("  lookback_days: 2", "  alert_emails: [ops@district.test]\n"
                                          "  alert_from: attendance-robot@mail.district.k12.us")
                             .replace(SCHOOLS, "    alert_emails: [\"o'brien+attendance@district.test\"]"))
-    alpha, zeta = settings.districts
+    alpha, zeta = fleet.districts
     assert alpha.alert_emails == ("o'brien+attendance@district.test",) and zeta.alert_emails == ("ops@district.test",)
-    assert settings.alert_from == "attendance-robot@mail.district.k12.us"
+    assert fleet.alert_from == "attendance-robot@mail.district.k12.us"
     assert config.parse(GOOD).alert_from == "clever-attendance@localhost"
 
 
@@ -352,9 +352,9 @@ def test_a_huge_value_is_never_echoed_whole(old, new, start):
 
 
 def test_reviewers_are_inherited_or_the_districts_own():
-    settings = config.parse(GOOD.replace("  lookback_days: 2", "  lookback_days: 2\n  reviewers: [admin, 7]")
+    fleet = config.parse(GOOD.replace("  lookback_days: 2", "  lookback_days: 2\n  reviewers: [admin, 7]")
                             .replace("    lookback_days: 5", "    reviewers: [jane.doe@district.test]"))
-    alpha, zeta = settings.districts
+    alpha, zeta = fleet.districts
     assert (alpha.reviewers, zeta.reviewers) == (("admin", "7"), ("jane.doe@district.test",)), "FAB's ids: numbers"
     assert config.parse(GOOD.replace(SCHOOLS, "    reviewers: []")).districts[0].reviewers == ()
     assert config.parse(GOOD).districts[0].reviewers == (), "none named: Airflow's own rule"
@@ -390,5 +390,5 @@ def test_a_thousand_districts_load_under_the_strict_composer(tmp_path):
     """(How fast: bench/poll_scale.py's parse figure; about 0.1 s here.)"""
     from clever_attendance_sandbox.testing import copies_file
 
-    settings = config.load(copies_file(tmp_path / "districts.yaml", 1000))
-    assert len(settings.districts) == 1000 and settings.districts[0].reviewers == ("admin", "1")
+    fleet = config.load(copies_file(tmp_path / "districts.yaml", 1000))
+    assert len(fleet.districts) == 1000 and fleet.districts[0].reviewers == ("admin", "1")

@@ -51,33 +51,33 @@ def reconciling(pipeline_env, tmp_path, monkeypatch):
 @pytest.mark.timeout(600)
 def test_the_nightly_run_posts_corrections_of_any_age_and_missed_days_and_nothing_else(
         sandbox, districts, reconciling):
-    settings, now = reconciling, datetime.fromisoformat(sandbox["now"])
+    fleet, now = reconciling, datetime.fromisoformat(sandbox["now"])
     move_clock(sandbox, now)
     for start, end in ((FIRST, MISSED - timedelta(days=1)), (MISSED + timedelta(days=1), DAY)):
         assert run("clever_attendance_daily", TICK, start_date=str(start), end_date=str(end)).state == "success"
     window = dates(FIRST, DAY)
     before = {d.slug: {day: configured_truth(districts[d.slug], d, day, day, now).rows for day in window}
-              for d in settings.districts}
+              for d in fleet.districts}
 
     move_clock(sandbox, now + LATER)  # teachers correct records; the district uploads to Clever every school day
     after = {d.slug: {day: configured_truth(districts[d.slug], d, day, day, now + LATER).rows for day in window}
-             for d in settings.districts}
+             for d in fleet.districts}
     changed = {slug: {day for day in window if before[slug][day] != after[slug][day]} for slug in before}
-    lookback = DAY - timedelta(days=settings.districts[0].lookback_days)
+    lookback = DAY - timedelta(days=fleet.districts[0].lookback_days)
     for slug, days in changed.items():
         assert len([day for day in days if day < lookback]) >= 2, f"{slug}: corrections older than the lookback"
     expected = {slug: {str(day): "changed" for day in days} | {str(MISSED): "new"} for slug, days in changed.items()}
 
-    posted_before = {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}
+    posted_before = {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts}
     preview = run("clever_attendance_daily", TICK, reconcile=True, dry_run=True)
     for slug, row in report_rows(preview).items():
         assert row["status"] == "dry run"
         assert {day: why for day, why in row["mirror"].items() if why != "unchanged"} == expected[slug]
-    assert {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts} == posted_before, "a dry run posts nothing"
+    assert {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts} == posted_before, "a dry run posts nothing"
 
     nightly = run("clever_attendance_daily", TICK, reconcile=True)
     assert nightly.state == "success"
-    for district in settings.districts:
+    for district in fleet.districts:
         slug = district.slug
         held = imported_rows(sandbox["db"], district.safety_shield_district_id)
         for day in window:
@@ -88,24 +88,24 @@ def test_the_nightly_run_posts_corrections_of_any_age_and_missed_days_and_nothin
         assert sent == sum(len(after[slug][date.fromisoformat(day)]) for day in expected[slug]), (
             f"{slug}: the files posted hold the changed and missed dates' rows, and no other")
 
-    posted = {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}
+    posted = {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts}
     again = run("clever_attendance_daily", TICK, reconcile=True, force=True)
     assert again.state == "success"
     assert {slug: row["status"] for slug, row in report_rows(again).items()} == dict.fromkeys(posted, "unchanged")
-    assert {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts} == posted, "nothing posted again"
+    assert {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts} == posted, "nothing posted again"
 
 
 @pytest.mark.timeout(300)
 def test_a_poll_whose_sync_moved_without_new_data_posts_nothing(sandbox, reconciling):
     """The district uploads an unchanged file to Clever: its last_attendance_sync moves, its records do not."""
-    settings, now = reconciling, datetime.fromisoformat(sandbox["now"])
+    fleet, now = reconciling, datetime.fromisoformat(sandbox["now"])
     move_clock(sandbox, now)
     tick = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
     first = run("clever_attendance", tick)
     assert {slug: row["status"] for slug, row in report_rows(first).items()} == dict.fromkeys(
-        (d.slug for d in settings.districts), "uploaded")
-    posted = {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}
-    moved = {d.slug: touch_sync(sandbox, d.clever_district_id) for d in settings.districts}
+        (d.slug for d in fleet.districts), "uploaded")
+    posted = {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts}
+    moved = {d.slug: touch_sync(sandbox, d.clever_district_id) for d in fleet.districts}
 
     again = run("clever_attendance", tick)
     assert again.state == "success"
@@ -113,7 +113,7 @@ def test_a_poll_whose_sync_moved_without_new_data_posts_nothing(sandbox, reconci
     assert {slug: row["status"] for slug, row in rows.items()} == dict.fromkeys(posted, "unchanged"), (
         "synced, since the sync moved; nothing posted, since no date changed")
     assert all(set(row["mirror"].values()) == {"unchanged"} for row in rows.values())
-    assert {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts} == posted
+    assert {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts} == posted
     assert all(moved.values())
 
 
@@ -125,9 +125,9 @@ def identities(rows: list[tuple]) -> set[tuple]:
 def test_records_deleted_in_the_sis_stay_in_safety_shield_and_are_counted_gone(sandbox, districts, reconciling):
     """Safety Shield's import only inserts and updates: what Clever no longer holds is never dropped silently, the
     ledger counts it per district and date (the board shows it)."""
-    settings, now = reconciling, datetime.fromisoformat(sandbox["now"])
+    fleet, now = reconciling, datetime.fromisoformat(sandbox["now"])
     move_clock(sandbox, now)
-    springfield = settings.district("springfield")
+    springfield = fleet.district("springfield")
     assert run("clever_attendance_daily", TICK, reconcile=True, districts=["springfield"]).state == "success"
     day = date(2026, 11, 17)
     before = configured_truth(districts["springfield"], springfield, day, day, now).rows

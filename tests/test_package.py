@@ -136,7 +136,7 @@ def test_the_ledger_depends_on_the_contracts_alone():
             assert found == set(), f"ledger/{path.name} imports {found}"
     planted = "from clever_attendance.contracts import Status\nfrom clever_attendance.ledger.tables import holds\n" \
               "from clever_attendance.pipeline.guard import HELD\nfrom typing import TYPE_CHECKING\n" \
-              "if TYPE_CHECKING:\n    from clever_attendance.pipeline.config import Settings\n"
+              "if TYPE_CHECKING:\n    from clever_attendance.pipeline.config import Fleet\n"
     assert upward_imports(planted, LEDGER_MAY_IMPORT) == {"clever_attendance.pipeline.guard"}, "the check sees it"
 
 

@@ -63,26 +63,26 @@ def uploads_of(sandbox: dict, district: config.District) -> list[dict]:
 @pytest.mark.timeout(300)
 def test_daily_run_delivers_exactly_the_ground_truth_and_a_rerun_changes_nothing(
         sandbox, districts, pipeline_env):
-    settings = config.load()
+    fleet = config.load()
     dag_run = run("clever_attendance_daily", TICK)
     assert dag_run.state == "success"
-    for district in settings.districts:
+    for district in fleet.districts:
         truth = configured_truth(districts[district.slug], district, THURSDAY, THURSDAY, _now(sandbox))
         assert held(sandbox, district, THURSDAY, THURSDAY) == truth.rows, district.slug
-    writes = {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in settings.districts}
+    writes = {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in fleet.districts}
     again = run("clever_attendance_daily", TICK, force=True)
     assert again.state == "success"
-    assert writes == {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in settings.districts}
+    assert writes == {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in fleet.districts}
     assert not list(pipeline_env.glob("clever_attendance_daily/*/*/*")), "staging is removed after success"
 
 
 @pytest.mark.timeout(300)
 def test_polling_run_delivers_its_trailing_window(sandbox, districts, pipeline_env):
-    settings = config.load()
+    fleet = config.load()
     dag_run = run("clever_attendance", datetime(2026, 11, 20, 22, 0, tzinfo=UTC))
     assert dag_run.state == "success"
     start = date(2026, 11, 17)  # Friday and the three days before, in each district's time zone
-    for district in settings.districts:
+    for district in fleet.districts:
         truth = configured_truth(districts[district.slug], district, start, THURSDAY.replace(day=20), _now(sandbox))
         assert held(sandbox, district, start, THURSDAY.replace(day=20)) == truth.rows, district.slug
 
@@ -118,7 +118,7 @@ def test_a_dry_run_of_a_delivered_window_still_previews_it(sandbox, districts, p
 
 @pytest.mark.timeout(300)
 def test_asset_events_name_only_the_districts_that_delivered_and_say_what_changed(sandbox, pipeline_env):
-    settings = config.load()
+    fleet = config.load()
     first = run("clever_attendance_daily", TICK.replace(day=18), districts=["springfield"])
     assert [uri for uri, _ in asset_events(first)] == ["safety_shield://attendance/clever/springfield"]
     second = run("clever_attendance_daily", TICK.replace(day=18))  # springfield: nothing new since the first
@@ -130,20 +130,20 @@ def test_asset_events_name_only_the_districts_that_delivered_and_say_what_change
     assert extra == {"district": "shelbyville", "window": "2026-11-18_2026-11-18",
                      "rows_delivered": shelbyville["uploaded"], "rejected": shelbyville["rejected"],
                      "rejected_by_safety_shield": 0,
-                     "import_ids": [u["uploadId"] for u in uploads_of(sandbox, settings.district("shelbyville"))
+                     "import_ids": [u["uploadId"] for u in uploads_of(sandbox, fleet.district("shelbyville"))
                                     if u["uploadId"] in shelbyville["import"]]}
     assert extra["rows_delivered"] > 0 and extra["import_ids"]
 
 
 @pytest.mark.timeout(300)
 def test_a_day_without_attendance_posts_nothing_and_says_so(sandbox, pipeline_env):
-    settings = config.load()
-    before = {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}
+    fleet = config.load()
+    before = {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts}
     dag_run = run("clever_attendance_daily", TICK.replace(day=21))  # Saturday
     assert dag_run.state == "success"
     assert {slug: row["status"] for slug, row in report_rows(dag_run).items()} == {
         "shelbyville": "no attendance", "springfield": "no attendance"}
-    assert before == {d.slug: len(uploads_of(sandbox, d)) for d in settings.districts}, "nothing posted"
+    assert before == {d.slug: len(uploads_of(sandbox, d)) for d in fleet.districts}, "nothing posted"
     assert asset_events(dag_run) == []
     again = run("clever_attendance_daily", TICK.replace(day=21))
     assert {slug: row["status"] for slug, row in report_rows(again).items()} == {

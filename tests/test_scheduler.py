@@ -92,7 +92,7 @@ def test_the_api_server_shows_both_connection_types_and_their_test_buttons_work(
 
 
 def test_a_backfill_of_three_school_days_delivers_exactly_their_ground_truth(cluster, districts):
-    sandbox, airflow, settings = cluster
+    sandbox, airflow, fleet = cluster
     airflow.cli("dags", "unpause", "clever_attendance_daily")
     # the runs' logical dates (02:00 New York, 07:00 UTC) must fall in the range: hence the end of day
     airflow.cli("backfill", "create", "--dag-id", "clever_attendance_daily", "--from-date", "2026-11-17",
@@ -103,7 +103,7 @@ def test_a_backfill_of_three_school_days_delivers_exactly_their_ground_truth(clu
                             "clever_attendance_daily", "backfill")
     assert sorted(d.date().isoformat() for (d,) in logical) == ["2026-11-17", "2026-11-18", "2026-11-19"]
     start, end = date(2026, 11, 17), date(2026, 11, 19)
-    for district in settings.districts:
+    for district in fleet.districts:
         truth = configured_truth(districts[district.slug], district, start, end, NOW)
         # unpausing also made the scheduler run the latest date, Friday the 20th: leave its rows aside
         held = [row for row in imported_rows(sandbox["db"], district.safety_shield_district_id)
@@ -135,8 +135,8 @@ def test_a_run_that_outlasts_its_deadline_sends_an_alert(cluster, smtp):
 def test_a_failed_upload_cleared_while_its_runs_deadline_is_pending_goes_on(cluster, districts):
     """The failure notice's advice, as a person follows it: Clear the district's upload (the REST call the UI's
     Clear makes) once Safety Shield answers again, while the run's Deadline Alert is still pending."""
-    sandbox, airflow, settings = cluster
-    springfield = settings.district("springfield")
+    sandbox, airflow, fleet = cluster
+    springfield = fleet.district("springfield")
     set_faults(sandbox, "upload", error_rate=1.0)  # every answer a 500
     try:
         airflow.cli("dags", "unpause", "clever_attendance_daily")
@@ -166,8 +166,8 @@ def test_a_failed_upload_cleared_while_its_runs_deadline_is_pending_goes_on(clus
 
 
 def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, districts):
-    sandbox, airflow, settings = cluster
-    springfield = settings.district("springfield")
+    sandbox, airflow, fleet = cluster
+    springfield = fleet.district("springfield")
     set_faults(sandbox, "upload", import_seconds=15)
     try:
         airflow.cli("dags", "unpause", "clever_attendance_daily")
@@ -192,7 +192,7 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
 def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_others(cluster, districts):
     """One district's step slow or retrying holds its run open: the next poll starts on time, leaves that district
     to the run that has it, and delivers the others."""
-    sandbox, airflow, settings = cluster
+    sandbox, airflow, fleet = cluster
     day, when = date(2026, 10, 29), {"start_date": "2026-10-29", "end_date": "2026-10-29", "force": True}
     unpause_polls(airflow)
     set_faults(sandbox, "upload", import_seconds=60)  # springfield's import takes a minute
@@ -210,7 +210,7 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
         assert airflow.run_states("clever_attendance")["on_time"] == "success"
         assert report_status(airflow, "on_time") == {"shelbyville": "uploaded",
                                                      "springfield": "skipped: in another run"}
-        shelbyville = settings.district("shelbyville")
+        shelbyville = fleet.district("shelbyville")
         held = imported_rows(sandbox["db"], shelbyville.safety_shield_district_id)
         assert [row for row in held if row[2] == "10/29/2026"] == configured_truth(
             districts["shelbyville"], shelbyville, day, day, NOW).rows
@@ -225,8 +225,8 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
 
 
 def test_a_district_whose_clever_sync_moves_is_synced_alone_by_the_watchers_event(cluster, districts):
-    sandbox, airflow, settings = cluster
-    springfield, shelbyville = settings.district("springfield"), settings.district("shelbyville")
+    sandbox, airflow, fleet = cluster
+    springfield, shelbyville = fleet.district("springfield"), fleet.district("shelbyville")
     uploads = f"{sandbox['upload_url']}/admin/uploads"
 
     def posted(district: config.District) -> int:
@@ -274,8 +274,8 @@ def test_a_broken_feed_waits_for_a_person_who_approves_or_rejects_it(cluster, di
     from clever_attendance_sandbox.browser import chromium, follow_framed_link, sign_in
     from clever_attendance_sandbox.faults import FeedBreak
 
-    sandbox, airflow, settings = cluster
-    springfield, shelbyville = settings.district("springfield"), settings.district("shelbyville")
+    sandbox, airflow, fleet = cluster
+    springfield, shelbyville = fleet.district("springfield"), fleet.district("shelbyville")
     ledger = engine(sa.make_url("sqlite:///" + json.loads(airflow.env["AIRFLOW_CONN_ATTENDANCE_LEDGER"])["host"]))
     first, second, _ = districts["springfield"].school_ids()
     breaks = [FeedBreak(district=springfield.clever_district_id, school=first, date="2026-11-13", kind="all_absent"),
@@ -348,8 +348,8 @@ def test_a_hold_nobody_decides_fails_with_a_notice_and_uploads_nothing(cluster, 
     """shelbyville waits 36 seconds for a person (its guard's hold_timeout_hours in this module's file)."""
     from clever_attendance_sandbox.faults import FeedBreak
 
-    sandbox, airflow, settings = cluster
-    shelbyville = settings.district("shelbyville")
+    sandbox, airflow, fleet = cluster
+    shelbyville = fleet.district("shelbyville")
     school = districts["shelbyville"].school_ids()[0]
     broken = FeedBreak(district=shelbyville.clever_district_id, school=school, date="2026-11-10", kind="partial",
                        share=0.2)
@@ -380,10 +380,10 @@ def test_a_review_run_started_by_hand_acts_on_nothing(cluster, smtp):
     """A User triggers clever_attendance_review with a conf of their own: naming a hold the guard recorded (for
     another run) and a path to shelbyville's staged rows, as springfield's. The run fails before anything is read
     or uploaded, and no district's team is paged for it."""
-    sandbox, airflow, settings = cluster
+    sandbox, airflow, fleet = cluster
     held = next(iter(review_runs(airflow)), "hold__springfield__2026-11-13")
     staged = Path(airflow.env["ATTENDANCE_STAGING_URL"]) / "_holds"
-    before = {slug: posted(sandbox, settings.district(slug)) for slug in ("springfield", "shelbyville")}
+    before = {slug: posted(sandbox, fleet.district(slug)) for slug in ("springfield", "shelbyville")}
     smtp.messages.clear()
     forged = {"hold": held, "district": "springfield", "held_path": str(staged), "rows": 1, "dates": []}
     answer = requests.post(f"{airflow.env['AIRFLOW__API__BASE_URL']}/api/v2/dags/clever_attendance_review/dagRuns",
@@ -393,7 +393,7 @@ def test_a_review_run_started_by_hand_acts_on_nothing(cluster, smtp):
     states = wait_for("the forged review to end", lambda: (lambda s: s if s.get("manual__forged") in (
         "success", "failed") else None)(review_runs(airflow)), 180, every=2)
     assert states["manual__forged"] == "failed"
-    assert {slug: posted(sandbox, settings.district(slug)) for slug in before} == before, "nothing uploaded"
+    assert {slug: posted(sandbox, fleet.district(slug)) for slug in before} == before, "nothing uploaded"
     assert staged.exists(), "nothing removed"
     assert not [s for s, _ in smtp.texts() if "springfield" in s or "shelbyville" in s], "nobody paged"
 
@@ -413,7 +413,7 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     from clever_attendance.ledger.record import RunEntry, write
     from clever_attendance_sandbox.browser import artifacts, chromium, follow_framed_link, framed_table, sign_in
 
-    sandbox, airflow, settings = cluster
+    sandbox, airflow, fleet = cluster
     unpause_polls(airflow)
     try:
         airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "board_run", "--conf",
@@ -449,7 +449,7 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
                                          .group_by(tables.district_days.c.district)).all())
     thursday = date(2026, 11, 19)
     for slug in ("springfield", "shelbyville"):  # the ledger holds what Safety Shield got
-        truth = configured_truth(districts[slug], settings.district(slug), thursday, thursday, NOW)
+        truth = configured_truth(districts[slug], fleet.district(slug), thursday, thursday, NOW)
         assert next(r["delivered"] for r in run if (r["district"], r["attendance_date"]) == (slug, "2026-11-19")) \
             == len(truth.rows)
     base = airflow.env["AIRFLOW__API__BASE_URL"]

@@ -67,12 +67,12 @@ class FailureNotice:
         from clever_attendance.pipeline import config
 
         ti, dag_run = context["ti"], context["dag_run"]
-        settings, slug = config.load(), district_of(context["task"], dag_run)
+        fleet, slug = config.load(), district_of(context["task"], dag_run)
         if ti.dag_id == REVIEW and not slug:  # a run nobody's hold started (by hand): no district's team to tell
             log.warning("%s run %s names no hold the data guard recorded: it failed, and nobody is notified",
                         REVIEW, dag_run.run_id)
             return
-        districts = [settings.district(slug)] if slug else list(settings.districts)
+        districts = [fleet.district(slug)] if slug else list(fleet.districts)
         step = ti.task_id.rsplit(".", 1)[-1]
         category, advice, error = classify(context.get("exception"))
         subject = f"{SUBJECT} {slug or ti.dag_id}: {step} failed: {category}"
@@ -144,16 +144,16 @@ def deadline_missed(context: dict | None = None, *, dag_id: str, minutes: float,
     send(subject, text, recipients, from_email)
 
 
-def districts_left_out(settings) -> None:
+def districts_left_out(fleet) -> None:
     """The districts file has district entries with a mistake: left out of every DAG until fixed."""
     text = "\n".join([
-        settings.left_out(),
+        fleet.left_out(),
         "No attendance of these districts reaches Safety Shield until each field named is fixed in the districts "
         "file; the DAGs take the file up at their next parse. The Airflow UI lists the same as an import error of "
         "clever_attendance_districts_file.py.",
     ])
-    send(f"{SUBJECT} districts file: {len(settings.broken)} district(s) left out", text,
-         sorted({e for d in settings.districts for e in d.alert_emails}), settings.alert_from)
+    send(f"{SUBJECT} districts file: {len(fleet.broken)} district(s) left out", text,
+         sorted({e for d in fleet.districts for e in d.alert_emails}), fleet.alert_from)
 
 
 def latency_pages(dag_id: str, run_type: str) -> bool:
@@ -186,8 +186,8 @@ class HoldNotice(BaseNotifier):
         from clever_attendance.pipeline import config
         from clever_attendance.pipeline.holds import review_of
 
-        review, settings = review_of(context["dag_run"]), config.load()
-        district = settings.district(review.district)
+        review, fleet = review_of(context["dag_run"]), config.load()
+        district = fleet.district(review.district)
         dates = ", ".join(d.date for d in review.dates)
         link = HITLOperator.generate_link_to_ui_from_context(context=context, base_url=base_url())
         subject = f"{SUBJECT} {district.slug}: {dates} held for a person"
@@ -201,6 +201,6 @@ class HoldNotice(BaseNotifier):
             f"Decide: {link}",
         ])
         try:
-            send(subject, text, list(district.alert_emails), settings.alert_from)
+            send(subject, text, list(district.alert_emails), fleet.alert_from)
         except Exception:  # noqa: BLE001 - a notifier that raises fails the request itself: the hold stays asked
             log.exception("the hold notice of %s could not be sent; the request waits in Required Actions", subject)

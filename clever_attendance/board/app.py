@@ -41,11 +41,11 @@ def reader(user: GetUserDep):
 
 
 @lru_cache(maxsize=4)
-def _settings(path: str, mtime_ns: int) -> config.Settings:
+def _settings(path: str, mtime_ns: int) -> config.Fleet:
     return config.load(path)
 
 
-def settings() -> config.Settings:
+def districts_file() -> config.Fleet:
     """The districts file, read again when it changes."""
     path = Path(os.environ.get("ATTENDANCE_DISTRICTS_FILE") or config.DEFAULT_FILE)
     return _settings(str(path), path.stat().st_mtime_ns if path.exists() else 0)
@@ -81,7 +81,7 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(reader)])
     def board(request: Request) -> str:
         query = fleet.parse(request.query_params.getlist)
-        now, known = datetime.now(UTC), settings()
+        now, known = datetime.now(UTC), districts_file()
         today = now.astimezone(pages.zone(known.timezone)).date()
         with LedgerHook().get_conn().connect() as db:
             dates = read.school_days(db, today)
@@ -118,13 +118,13 @@ def create_app() -> FastAPI:
             return pages.not_ours(dag_id)
         with LedgerHook().get_conn().connect() as db:
             rows, holds = read.run_outcome(db, dag_id, run_id), read.run_holds(db, dag_id, run_id)
-        return pages.run(links(request), settings(), dag_id, run_id, rows, holds)
+        return pages.run(links(request), districts_file(), dag_id, run_id, rows, holds)
 
     return app
 
 
 def _district(slug: str) -> config.District:
-    known = settings()  # outside the try: a file that cannot be read is said as such, not as a missing district
+    known = districts_file()  # outside the try: a file that cannot be read is said as such, not as a missing district
     try:
         return known.district(slug)
     except config.ConfigError:

@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from clever_attendance.ledger.read import Standing
-from clever_attendance.pipeline.config import District, Settings
+from clever_attendance.pipeline.config import District, Fleet
 from clever_attendance.settings import BOARD_PAGE_SIZE
 
 # what needs attention, most urgent first: its name in the query string → what the board says, and why
@@ -111,19 +111,19 @@ def attention(district: District, stands: Standing, holds: int, now: datetime, l
     return tuple(state for state in STATES if found.get(state))
 
 
-def fleet(settings: Settings, standing: dict[str, Standing], holds: dict[str, int], now: datetime,
+def ranked(fleet: Fleet, standing: dict[str, Standing], holds: dict[str, int], now: datetime,
           last_school_day: str | None) -> list[Entry]:
     """Every entry of the districts file, those that need attention first."""
-    entries = [Entry(b.name, b.name, ("left-out",), error=b.error) for b in settings.broken]
+    entries = [Entry(b.name, b.name, ("left-out",), error=b.error) for b in fleet.broken]
     entries += [Entry(d.slug, d.name, attention(d, standing.get(d.slug, Standing()), holds.get(d.slug, 0), now,
-                                                last_school_day), d) for d in settings.districts]
+                                                last_school_day), d) for d in fleet.districts]
     return sorted(entries, key=Entry.rank)
 
 
-def view(settings: Settings, standing: dict[str, Standing], holds: dict[str, int], now: datetime,
+def view(fleet: Fleet, standing: dict[str, Standing], holds: dict[str, int], now: datetime,
          last_school_day: str | None, query: Query) -> View:
     """The page the query asks for (the last one when it asks for a page past it)."""
-    entries = fleet(settings, standing, holds, now, last_school_day)
+    entries = ranked(fleet, standing, holds, now, last_school_day)
     chosen = [e for e in entries if (not query.state or query.state in e.attention) and e.matches(query.search)]
     pages = max(1, -(-len(chosen) // BOARD_PAGE_SIZE))
     page = min(query.page, pages)

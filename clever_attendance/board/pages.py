@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from clever_attendance.board.fleet import SEARCH_MAX, STATES, Query, View
 from clever_attendance.ledger.read import DistrictLine, share
-from clever_attendance.pipeline.config import District, Settings
+from clever_attendance.pipeline.config import District, Fleet
 from clever_attendance.settings import REVIEW
 
 SPARK_WIDTH, SPARK_HEIGHT = 120, 22
@@ -140,7 +140,7 @@ def _render(name: str, **values) -> str:
     return _templates().get_template(name).render(**values)
 
 
-def board(links: Links, settings: Settings, now: datetime, view: View, lines: list[DistrictLine], dates: list[str],
+def board(links: Links, fleet: Fleet, now: datetime, view: View, lines: list[DistrictLine], dates: list[str],
           cells: dict[tuple[str, str], dict], waiting: list[dict]) -> str:
     """A page of the board: how many districts need attention and why, a search, then the page's districts (those
     that need attention first): what of theirs waits for a person, a row each, and their grid of recent school days."""
@@ -148,8 +148,8 @@ def board(links: Links, settings: Settings, now: datetime, view: View, lines: li
     return _render("board.html", links=links, view=view, lines=lines, dates=dates, cells=cells, waiting=waiting,
                    zones={slug: e.district.timezone for slug, e in shown.items()},
                    attention={slug: e.attention for slug, e in shown.items()},
-                   broken=[e for e in view.shown if e.district is None], source=settings.source, now=now,
-                   as_of=now.astimezone(zone(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
+                   broken=[e for e in view.shown if e.district is None], source=fleet.source, now=now,
+                   as_of=now.astimezone(zone(fleet.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
 def district(links: Links, found: District, rows: list[dict], now: datetime) -> str:
@@ -158,10 +158,10 @@ def district(links: Links, found: District, rows: list[dict], now: datetime) -> 
                    as_of=now.astimezone(zone(found.timezone)).strftime("%Y-%m-%d %H:%M %Z"))
 
 
-def run(links: Links, settings: Settings, dag_id: str, run_id: str, rows: list[dict], holds: list[dict]) -> str:
+def run(links: Links, fleet: Fleet, dag_id: str, run_id: str, rows: list[dict], holds: list[dict]) -> str:
     """A run's tab: the attendance dates it synced, each district's outcome, and what the guard held and why."""
     dates = sorted({r["attendance_date"] for r in rows})
-    zones = {d.slug: d.timezone for d in settings.districts}
+    zones = {d.slug: d.timezone for d in fleet.districts}
     return _render("run.html", links=links, dag_id=dag_id, run_id=run_id, rows=rows, dates=dates, zones=zones,
                    holds=holds)
 

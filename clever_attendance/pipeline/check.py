@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 POLLING = (POLL, EVENTS)  # the DAGs whose runs come minutes apart, over the same recent dates
 
 
-def window(context, options: RunOptions, settings: config.Settings, district: config.District,
+def window(context, options: RunOptions, fleet: config.Fleet, district: config.District,
            sync: str | None = None) -> Window:
     """The run's dates: the manual override, else one date (daily DAG), else today and the lookback
     (polling), where "today" is that of the district's moved sync for an event-driven run."""
@@ -37,7 +37,7 @@ def window(context, options: RunOptions, settings: config.Settings, district: co
     if override:
         return override
     if context["dag"].dag_id == DAILY:
-        day = single_day(moment, settings.timezone)
+        day = single_day(moment, fleet.timezone)
         return reconciled(day, district, moment) if reconciles(context, options) else day
     return trailing(datetime.fromisoformat(sync) if sync else moment, district.timezone, district.lookback_days)
 
@@ -68,36 +68,36 @@ def moved_syncs(context) -> dict[str, str]:
     return moved
 
 
-def chosen(context, options: RunOptions, settings: config.Settings) -> dict[str, Window]:
+def chosen(context, options: RunOptions, fleet: config.Fleet) -> dict[str, Window]:
     """The run's districts and their windows: those the form selects (all when none), or those the
     watcher saw move for an event-driven run."""
     selected = options.districts
-    known = {d.slug for d in settings.districts}
+    known = {d.slug for d in fleet.districts}
     unknown = sorted(set(selected) - known)
     if unknown:  # named, but not echoed at any length: a run's conf is anyone's
-        raise RunInputError(f"field 'districts': {len(unknown)} not in {settings.source}: "
+        raise RunInputError(f"field 'districts': {len(unknown)} not in {fleet.source}: "
                             f"{', '.join(repr(slug[:40]) for slug in unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
     moved = moved_syncs(context) if context["dag"].dag_id == EVENTS else {}
     gone = sorted(set(moved) - known)
     if gone:
-        log.warning("the watcher named districts no longer in %s: %s", settings.source, ", ".join(gone))
+        log.warning("the watcher named districts no longer in %s: %s", fleet.source, ", ".join(gone))
     wanted = set(selected) or ({s for s in moved if s in known} if moved else known)
-    return {d.slug: window(context, options, settings, d, moved.get(d.slug)) for d in settings.districts
+    return {d.slug: window(context, options, fleet, d, moved.get(d.slug)) for d in fleet.districts
             if d.slug in wanted}
 
 
 def check(context) -> list[dict]:
     """The districts to sync, as the district group's arguments (`Target`s); the others go to XCom `skipped`
     (slug: `Skip`)."""
-    settings, options = config.load(), RunOptions.of(context)
+    fleet, options = config.load(), RunOptions.of(context)
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
-    if settings.broken:
-        log.warning("%s", settings.left_out())
+    if fleet.broken:
+        log.warning("%s", fleet.left_out())
         if dag_id == DAILY and not options.dry_run:  # once a night, not every poll
             from clever_attendance.alerts import districts_left_out
 
-            districts_left_out(settings)
-    windows = chosen(context, options, settings)
+            districts_left_out(fleet)
+    windows = chosen(context, options, fleet)
     skipped: dict[str, Skip] = {}
     with ledger_errors(f"reading what run {run_id} has nothing new for"), LedgerHook().get_conn().connect() as db:
         # a dry run previews what Clever holds now, new or not
@@ -108,7 +108,7 @@ def check(context) -> list[dict]:
         log.warning("Clever district %s: still being synced by run %s of %s: left to it", slug, other_run, other_dag)
         skipped[slug] = Skip(progress.ELSEWHERE, windows[slug], run=other_run)
         known.pop(slug, None)
-    for slug, sync in _syncs(settings, list(known)).items():
+    for slug, sync in _syncs(fleet, list(known)).items():
         if isinstance(sync, CleverError):  # the district's own extract retries it, or fails with a notice
             log.warning("Clever district %s: its sync could not be checked (%s): it is synced", slug, sync)
         elif sync == known[slug]:
@@ -132,8 +132,8 @@ def _running(ti, elsewhere: dict[str, tuple[str, str, str]], windows: dict[str, 
     return {slug: run for slug, run in overlapping.items() if states[run] in ("queued", "running")}
 
 
-def _syncs(settings: config.Settings, slugs: list[str]) -> dict[str, str | None | CleverError]:
-    districts = {slug: settings.district(slug) for slug in slugs}
+def _syncs(fleet: config.Fleet, slugs: list[str]) -> dict[str, str | None | CleverError]:
+    districts = {slug: fleet.district(slug) for slug in slugs}
     ids = {slug: (d.clever_district_id, d.clever_conn_id) for slug, d in districts.items()}
     connections = {conn_id: BaseHook.get_connection(conn_id) for _, conn_id in set(ids.values())}
     return asyncio.run(read_syncs(connections, ids)) if ids else {}

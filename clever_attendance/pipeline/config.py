@@ -123,8 +123,8 @@ class Broken:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The whole file: DAG-level settings and the districts in slug order."""
+class Fleet:
+    """The districts file, parsed: its DAG-level settings and the districts in slug order."""
 
     districts: tuple[District, ...]
     poll_schedule: str = "*/15 6-17 * * 1-5"
@@ -419,8 +419,8 @@ def _district(source: str, n: int, raw: Any, defaults: dict[str, Any], default_r
     )
 
 
-def parse(text: str, source: str = "districts.yaml") -> Settings:
-    """Settings from the file's text."""
+def parse(text: str, source: str = "districts.yaml") -> Fleet:
+    """The districts file, parsed from its text."""
     if len(text) > MAX_FILE_BYTES:
         raise _error(f"{source}: larger than {MAX_FILE_BYTES} bytes")
     try:
@@ -451,25 +451,25 @@ def parse(text: str, source: str = "districts.yaml") -> Settings:
     districts, broken = _districts(source, raw["districts"], inherited, default_rules)
     if not districts:  # nothing would run: the first mistake is the file's
         raise _error(broken[0].error)
-    return Settings(
+    return Fleet(
         districts=tuple(districts),
-        poll_schedule=top.text("poll_schedule", default=Settings.poll_schedule, limit=100),
-        daily_schedule=top.text("daily_schedule", default=Settings.daily_schedule, limit=100),
-        timezone=top.timezone("timezone", Settings.timezone),
-        poll_deadline_minutes=float(top.number("poll_deadline_minutes", Settings.poll_deadline_minutes, 0.05, 1440)),
-        daily_deadline_minutes=float(top.number("daily_deadline_minutes", Settings.daily_deadline_minutes, 0.05, 1440)),
-        chunk_days=top.number("chunk_days", Settings.chunk_days, 1, 183, whole=True),
-        keep_staging=top.flag("keep_staging", Settings.keep_staging),
-        task_retries=top.number("task_retries", Settings.task_retries, 0, 20, whole=True),
-        retry_delay_seconds=float(top.number("retry_delay_seconds", Settings.retry_delay_seconds, 0, 3600)),
-        alert_from=top.text("alert_from", EMAIL, Settings.alert_from, 254, "an e-mail address"),
-        deadline_alerts=top.flag("deadline_alerts", Settings.deadline_alerts),
-        watch_interval_seconds=float(top.number("watch_interval_seconds", Settings.watch_interval_seconds, 0, 3600)),
-        rejects_retention_days=top.number("rejects_retention_days", Settings.rejects_retention_days, 1, 3650,
+        poll_schedule=top.text("poll_schedule", default=Fleet.poll_schedule, limit=100),
+        daily_schedule=top.text("daily_schedule", default=Fleet.daily_schedule, limit=100),
+        timezone=top.timezone("timezone", Fleet.timezone),
+        poll_deadline_minutes=float(top.number("poll_deadline_minutes", Fleet.poll_deadline_minutes, 0.05, 1440)),
+        daily_deadline_minutes=float(top.number("daily_deadline_minutes", Fleet.daily_deadline_minutes, 0.05, 1440)),
+        chunk_days=top.number("chunk_days", Fleet.chunk_days, 1, 183, whole=True),
+        keep_staging=top.flag("keep_staging", Fleet.keep_staging),
+        task_retries=top.number("task_retries", Fleet.task_retries, 0, 20, whole=True),
+        retry_delay_seconds=float(top.number("retry_delay_seconds", Fleet.retry_delay_seconds, 0, 3600)),
+        alert_from=top.text("alert_from", EMAIL, Fleet.alert_from, 254, "an e-mail address"),
+        deadline_alerts=top.flag("deadline_alerts", Fleet.deadline_alerts),
+        watch_interval_seconds=float(top.number("watch_interval_seconds", Fleet.watch_interval_seconds, 0, 3600)),
+        rejects_retention_days=top.number("rejects_retention_days", Fleet.rejects_retention_days, 1, 3650,
                                           whole=True),
-        staging_retention_days=top.number("staging_retention_days", Settings.staging_retention_days, 1, 90,
+        staging_retention_days=top.number("staging_retention_days", Fleet.staging_retention_days, 1, 90,
                                           whole=True),
-        reconcile_share=float(top.number("reconcile_share", Settings.reconcile_share, 0.05, 1)),
+        reconcile_share=float(top.number("reconcile_share", Fleet.reconcile_share, 0.05, 1)),
         source=source, broken=tuple(broken),
     )
 
@@ -499,7 +499,7 @@ def _districts(source: str, entries: list, inherited: dict[str, Any], default_ru
     return sorted(kept, key=lambda d: d.slug), broken
 
 
-def load(path: str | os.PathLike | None = None) -> Settings:
+def load(path: str | os.PathLike | None = None) -> Fleet:
     """The districts file at `path`, else $ATTENDANCE_DISTRICTS_FILE, else include/districts.yaml."""
     path = Path(path or os.environ.get("ATTENDANCE_DISTRICTS_FILE") or DEFAULT_FILE)
     try:

@@ -29,7 +29,7 @@ from clever_attendance.alerts import FailureNotice, HoldNotice
 from clever_attendance.alerts.deadline import RunQueuedAt
 from clever_attendance.operators.review import HoldDecision
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
-from clever_attendance.pipeline.config import Settings
+from clever_attendance.pipeline.config import Fleet
 from clever_attendance.retry_policy import task_policy
 from clever_attendance.settings import (
     ASSET_ALIAS,
@@ -130,8 +130,8 @@ class AttendanceDAG(DAG):
             self.deadline = deadline
 
 
-def _params(settings: Settings, dag_id: str) -> dict[str, Param]:
-    slugs = [d.slug for d in settings.districts]
+def _params(fleet: Fleet, dag_id: str) -> dict[str, Param]:
+    slugs = [d.slug for d in fleet.districts]
     reconcile = {"reconcile": Param(False, type="boolean", title="Reconcile",
                                     description="As the nightly run: compare every date in reconcile_days (Clever's "
                                                 "retention) with what Safety Shield was sent, and post what differs "
@@ -227,11 +227,11 @@ def record() -> dict:
     return tasks.record_review(get_current_context())
 
 
-def _review_dag(settings: Settings, notice: FailureNotice) -> DAG:
+def _review_dag(fleet: Fleet, notice: FailureNotice) -> DAG:
     """One run per hold: a person decides, then what they decided is uploaded and recorded. Never paused by
     default: a hold must reach a person even where new DAGs start paused."""
     with AttendanceDAG(REVIEW, schedule=None, start_date=datetime(2025, 8, 1), catchup=False, max_active_runs=64,
-                       is_paused_upon_creation=False, default_args=_default_args(settings), doc_md=REVIEW_DOC,
+                       is_paused_upon_creation=False, default_args=_default_args(fleet), doc_md=REVIEW_DOC,
                        tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(REVIEW)) as dag:
         decision = HoldDecision(task_id="decide", notifiers=[HoldNotice()], on_failure_callback=notice, retries=0)
         decided = deliver.override(on_failure_callback=notice)(decision.output)
@@ -242,57 +242,57 @@ def _review_dag(settings: Settings, notice: FailureNotice) -> DAG:
     return dag
 
 
-def _watched_asset(settings: Settings) -> Asset:
+def _watched_asset(fleet: Fleet) -> Asset:
     """The asset the Clever watcher updates: one event per reading in which some districts' sync moved."""
-    watched = [[d.slug, d.clever_district_id, d.clever_conn_id] for d in settings.watched()]
-    trigger = CleverSyncTrigger(watched, settings.watch_interval_seconds)
+    watched = [[d.slug, d.clever_district_id, d.clever_conn_id] for d in fleet.watched()]
+    trigger = CleverSyncTrigger(watched, fleet.watch_interval_seconds)
     return Asset(name=WATCH_ASSET, uri=WATCH_ASSET_URI, watchers=[AssetWatcher(name=WATCHER, trigger=trigger)])
 
 
-def _deadline(dag_id: str, minutes: float, settings: Settings) -> DeadlineAlert:
+def _deadline(dag_id: str, minutes: float, fleet: Fleet) -> DeadlineAlert:
     """Alert when a run is not finished `minutes` after it was queued (backfill runs page nobody)."""
-    recipients = sorted({email for d in settings.districts for email in d.alert_emails})
+    recipients = sorted({email for d in fleet.districts for email in d.alert_emails})
     return DeadlineAlert(
         reference=RunQueuedAt(), interval=timedelta(minutes=minutes),
         callback=SyncCallback("clever_attendance.alerts.deadline_missed", kwargs={
-            "dag_id": dag_id, "minutes": minutes, "districts": [d.alert_identity() for d in settings.districts],
-            "recipients": recipients, "from_email": settings.alert_from}))
+            "dag_id": dag_id, "minutes": minutes, "districts": [d.alert_identity() for d in fleet.districts],
+            "recipients": recipients, "from_email": fleet.alert_from}))
 
 
-def build(settings: Settings) -> list[DAG]:
+def build(fleet: Fleet) -> list[DAG]:
     """The polling DAG, the daily (backfillable) DAG, when districts are watched the event-driven DAG, and the
     guard's review DAG."""
     schedules = {
-        POLL: (CronTriggerTimetable(settings.poll_schedule, timezone=settings.timezone), POLL_DOC, RUNS_AT_ONCE,
-               settings.poll_deadline_minutes),
-        DAILY: (CronDataIntervalTimetable(settings.daily_schedule, timezone=settings.timezone), DAILY_DOC, 4,
-                settings.daily_deadline_minutes),
+        POLL: (CronTriggerTimetable(fleet.poll_schedule, timezone=fleet.timezone), POLL_DOC, RUNS_AT_ONCE,
+               fleet.poll_deadline_minutes),
+        DAILY: (CronDataIntervalTimetable(fleet.daily_schedule, timezone=fleet.timezone), DAILY_DOC, 4,
+                fleet.daily_deadline_minutes),
     }
-    if settings.watched():
-        schedules[EVENTS] = ([_watched_asset(settings)], EVENTS_DOC, RUNS_AT_ONCE, settings.poll_deadline_minutes)
-    notice = FailureNotice(settings.alert_from)
+    if fleet.watched():
+        schedules[EVENTS] = ([_watched_asset(fleet)], EVENTS_DOC, RUNS_AT_ONCE, fleet.poll_deadline_minutes)
+    notice = FailureNotice(fleet.alert_from)
     dags = []
     for dag_id, (schedule, doc, max_runs, deadline) in schedules.items():
         with AttendanceDAG(dag_id, schedule=schedule, start_date=datetime(2025, 8, 1), catchup=False,
-                 max_active_runs=max_runs, default_args=_default_args(settings), params=_params(settings, dag_id),
+                 max_active_runs=max_runs, default_args=_default_args(fleet), params=_params(fleet, dag_id),
                  doc_md=doc, tags=["clever", "attendance", "safety-shield"], dag_display_name=_title(dag_id),
-                 deadline=_deadline(dag_id, deadline, settings) if settings.deadline_alerts else None) as dag:
+                 deadline=_deadline(dag_id, deadline, fleet) if fleet.deadline_alerts else None) as dag:
             targets = check.override(execution_timeout=TIMEOUTS["check"], on_failure_callback=notice)()
             groups = _district_group(notice).expand_kwargs(targets)
             groups >> report.override(execution_timeout=TIMEOUTS["report"])(targets)
         dags.append(dag)
-    return [*dags, _review_dag(settings, notice)]
+    return [*dags, _review_dag(fleet, notice)]
 
 
-def _default_args(settings: Settings) -> dict:
+def _default_args(fleet: Fleet) -> dict:
     """Retries as clever_attendance.retry_policy decides: only the failures it marks RETRY, with backoff.
 
     A task outranks those upstream of it ("upstream" weights): a district that has extracted goes on to
     transform and upload before another district starts extracting. With Airflow's default ("downstream")
     every extract of a large run queues first, and no district reaches Safety Shield until all have extracted.
     """
-    return {"owner": OWNER, "retries": settings.task_retries, "retry_policy": task_policy(),
-            "retry_delay": timedelta(seconds=settings.retry_delay_seconds), "retry_exponential_backoff": 2.0,
+    return {"owner": OWNER, "retries": fleet.task_retries, "retry_policy": task_policy(),
+            "retry_delay": timedelta(seconds=fleet.retry_delay_seconds), "retry_exponential_backoff": 2.0,
             "max_retry_delay": MAX_RETRY_DELAY, "weight_rule": "upstream"}
 
 

@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 HOLD_FILES_DAYS = 8  # held rows wait for a person at most the longest hold_timeout_hours (168), then a day
 
 
-def _district(slug: str) -> tuple[config.Settings, config.District]:
-    settings = config.load()
-    return settings, settings.district(slug)
+def _district(slug: str) -> tuple[config.Fleet, config.District]:
+    fleet = config.load()
+    return fleet, fleet.district(slug)
 
 
 def extract(context, slug: str, window: str) -> dict:
@@ -49,7 +49,7 @@ def extract(context, slug: str, window: str) -> dict:
     from clever_attendance.pipeline.check import reconciles
     from clever_attendance.pipeline.extract_step import NothingNew, extract
 
-    settings, district = _district(slug)
+    fleet, district = _district(slug)
     options, dag_id = RunOptions.of(context), context["dag"].dag_id
     span = Window.parse(window)
     folder = staging.run_folder(dag_id, slug, window, context["run_id"])
@@ -58,8 +58,8 @@ def extract(context, slug: str, window: str) -> dict:
         known, previous = read_at(db, {slug: span}).get(slug), last_delivered_sync(db, slug)
     try:
         # a dry run previews what Clever holds now, new or not
-        manifest = extract(district, span, folder, known, options.force or options.dry_run, settings.chunk_days,
-                           settings.reconcile_share if reconciles(context, options) else 1.0)
+        manifest = extract(district, span, folder, known, options.force or options.dry_run, fleet.chunk_days,
+                           fleet.reconcile_share if reconciles(context, options) else 1.0)
     except NothingNew as skip:  # another run delivered it since the check
         with ledger_errors(f"recording district {slug}'s progress"):
             progress.done(LedgerHook().get_conn(), dag_id, context["run_id"], slug, progress.NOTHING_NEW)
@@ -177,8 +177,8 @@ def record_review(context) -> dict:
             "rejected_by_reason": json.dumps(counts.rejected_by_reason),
             "import_ids": delivery.import_ids if delivery else None,
             "completed_at": delivery.completed_at if delivery else None})
-    settings = config.load()
-    _record(entry, settings.rejects_retention_days)
+    fleet = config.load()
+    _record(entry, fleet.rejects_retention_days)
     decide(review, verdict, by, failed or verdict is Decision.REJECTED)
     if failed:
         raise AirflowFailException(f"Clever district {review.district}: the held rows were {verdict} by {by} but "
@@ -220,7 +220,7 @@ def report(context, targets: list[dict]) -> list[dict]:
     from clever_attendance.pipeline.check import reconciles
     from clever_attendance.pipeline.report import district_row, render
 
-    settings, options = config.load(), RunOptions.of(context)
+    fleet, options = config.load(), RunOptions.of(context)
     ti, dag_run, dag_id = context["ti"], context["dag_run"], context["dag"].dag_id
     chosen = [Target.from_xcom(target) for target in targets]
     manifests = [m and Manifest.from_xcom(m) for m in _mapped(ti, "extract", len(chosen))]
@@ -237,11 +237,11 @@ def report(context, targets: list[dict]) -> list[dict]:
         entry.add(rows[-1], skip.window, sync=skip.sync)
     for target, manifest, done, delivery, late_skip in zip(chosen, manifests, transformed, deliveries, late_skips,
                                                            strict=True):
-        district = settings.district(target.slug)
+        district = fleet.district(target.slug)
         row = district_row(target.slug, manifest, done, delivery, late_skip)
         rows.append(row)
         _add(entry, row, target.window, manifest, done, delivery)
-        if delivery and not delivery.dry_run and not settings.keep_staging:
+        if delivery and not delivery.dry_run and not fleet.keep_staging:
             staging.remove(ObjectStoragePath(manifest.folder).parent)  # this and older runs' files
         tags = {"district": target.slug, "dag_id": dag_id}
         for name in ("read", "delivered", "rejected", "superseded"):
@@ -254,15 +254,15 @@ def report(context, targets: list[dict]) -> list[dict]:
                     Stats.timing(f"clever_attendance.latency_{name}", timedelta(seconds=getattr(late, name)), tags=tags)
             if latency_pages(dag_id, dag_run.run_type) and late.p95 > district.latency_sla_minutes * 60:
                 latency_breached(dag_id, dag_run.run_id, district.alert_identity(), late.p95 / 60,
-                                 district.latency_sla_minutes, list(district.alert_emails), settings.alert_from)
-    swept = staging.sweep(dag_id, datetime.now(UTC), settings.staging_retention_days,
-                          max(settings.rejects_retention_days, HOLD_FILES_DAYS))
+                                 district.latency_sla_minutes, list(district.alert_emails), fleet.alert_from)
+    swept = staging.sweep(dag_id, datetime.now(UTC), fleet.staging_retention_days,
+                          max(fleet.rejects_retention_days, HOLD_FILES_DAYS))
     if swept:
         log.info("removed %d staging folders past their retention (staging_retention_days)", swept)
     rows.sort(key=lambda row: row.district)
     for line in render(rows).splitlines():
         log.info("report | %s", line)
-    _record(entry, settings.rejects_retention_days)
+    _record(entry, fleet.rejects_retention_days)
     reported = [row.to_xcom() for row in rows]
     failed = [f"{row.district} ({row.status})" for row in rows if row.status in FAILED]
     if failed:

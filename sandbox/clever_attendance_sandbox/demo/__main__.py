@@ -37,11 +37,11 @@ def report_lines(output: str) -> list[str]:
             for line in output.splitlines() if "report | " in line]
 
 
-def check(sandbox: dict, settings: config.Settings, day: date) -> bool:
+def check(sandbox: dict, fleet: config.Fleet, day: date) -> bool:
     """Does Safety Shield hold exactly the ground truth of `day` for every district?"""
     now = datetime.fromisoformat(sandbox["now"])
     exact = True
-    for district in settings.districts:
+    for district in fleet.districts:
         truth = configured_truth(District(PRESETS[district.slug]), district, day, day, now)
         held = imported_rows(sandbox["db"], district.safety_shield_district_id)
         same = held == truth.rows
@@ -54,8 +54,8 @@ def check(sandbox: dict, settings: config.Settings, day: date) -> bool:
 def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(mode=0o700)
-    settings = config.load()
-    tz = ZoneInfo(settings.timezone)
+    fleet = config.load()
+    tz = ZoneInfo(fleet.timezone)
     day = last_school_day(datetime.now(tz).date())
     tick = datetime.combine(day, time(2, 0), tz).isoformat()  # the daily DAG's schedule tick on that date
     with running_sandbox(workdir=str(WORK)) as sandbox:
@@ -67,15 +67,15 @@ def main() -> int:
         output = airflow(env, "dags", "test", "clever_attendance_daily", tick, log=WORK / "run1.log")
         print("\n".join("  " + line for line in report_lines(output)))
         print("Safety Shield against the ground truth:")
-        exact = check(sandbox, settings, day)
-        writes = {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in settings.districts}
+        exact = check(sandbox, fleet, day)
+        writes = {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id) for d in fleet.districts}
         print("airflow: the same date again, forced past the 'nothing new' check: read again, its rows are unchanged, "
               "so nothing is posted ...")
         output = airflow(env, "dags", "test", "clever_attendance_daily", tick, "--conf", '{"force": true}',
                          log=WORK / "run2.log")
         print("\n".join("  " + line for line in report_lines(output)))
         unchanged = writes == {d.slug: write_counts(sandbox["db"], d.safety_shield_district_id)
-                               for d in settings.districts}
+                               for d in fleet.districts}
         print(f"  {'OK ' if unchanged else 'BAD'} the second run posted nothing: Safety Shield is as it was")
     print(f"task logs: {WORK}/run1.log, {WORK}/run2.log; the attendance ledger: "
           f"{WORK}/airflow_home/{LEDGER_FILE}")

@@ -29,8 +29,8 @@ def main() -> int:
     interrupt_on_sigterm()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True, mode=0o700)
-    settings = config.load()
-    tz = ZoneInfo(settings.timezone)
+    fleet = config.load()
+    tz = ZoneInfo(fleet.timezone)
     day = last_school_day(datetime.now(tz).date())
     tick = datetime.combine(day, time(2, 0), tz).isoformat()
     with running_sandbox(workdir=str(WORK)) as sandbox:
@@ -50,7 +50,7 @@ def main() -> int:
                     "select task_id, rendered_map_index, state, hostname from task_instance where run_id = ? "
                     "order by start_date", RUN):
                 print(f"  {task_id:20} {label or '':14} {state:8} on {host}")
-            exact = check(sandbox, settings, day)
+            exact = check(sandbox, fleet, day)
     print(f"logs: {WORK}/*.log")
     return 0 if exact else 1
 

@@ -33,8 +33,8 @@ def sync_recent_days(env: dict[str, str], work: Path) -> list[str]:
     """Trigger the daily DAG for the school days before the last one, then unpause it (its schedule runs the
     last); the attendance dates."""
     LocalAirflow(env, work / "standalone.log").wait_for_dag(DAILY)  # parsed by the dag-processor
-    settings = config.load()
-    tz = ZoneInfo(settings.timezone)
+    fleet = config.load()
+    tz = ZoneInfo(fleet.timezone)
     days, day = [], last_school_day(datetime.now(tz).date())
     for _ in range(DAYS):
         day = last_school_day(day)
