@@ -403,6 +403,7 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
     row, and the hold a person is asked about), so that it needs no other test; then the board, as a person sees it:
     the held district among those that need attention, the hold waiting, a search, a run's tab, a link to a run."""
     import sqlalchemy as sa
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -464,8 +465,9 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
         WebDriverWait(browser, 30).until(ec.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")))
         WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.NAME, "q"))).send_keys(
             "Shelby", Keys.ENTER)
-        WebDriverWait(browser, 30).until(lambda d: "matching" in d.find_element(By.ID, "pages").text,
-                                         "the search did not answer in the frame")
+        # the search reloads the frame: the old page's element may go stale between finding it and reading it
+        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: "matching" in d.find_element(By.ID, "pages").text, "the search did not answer in the frame")
         found = [row.get_attribute("data-district") for row in browser.find_elements(
             By.CSS_SELECTOR, "#districts tbody tr")]
         browser.switch_to.default_content()
