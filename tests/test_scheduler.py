@@ -478,8 +478,8 @@ def test_the_attendance_board_in_a_real_browser_shows_what_the_ledger_holds(clus
         landed = follow_framed_link(browser, base + "/plugin/clever-attendance", ["Springfield Public Schools",
                                     "board_run"], "/dags/clever_attendance/runs/board_run")
         assert landed == f"{base}/dags/clever_attendance/runs/board_run", "the board's run link opens the run"
-        WebDriverWait(browser, 30).until(lambda d: "board_run" in d.find_element(By.TAG_NAME, "body").text,
-                                         "the run's page did not show the run")
+        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: "board_run" in d.find_element(By.TAG_NAME, "body").text, "the run's page did not show the run")
     assert sorted(lines) == ["shelbyville", "springfield"]
     assert "held" in lines["springfield"][1].split(), "among the districts that need attention, and why"
     why, _, decision = waiting[("springfield", "2026-11-18")][2:]
