@@ -81,22 +81,6 @@ def parse_times(count: int, work: Path) -> dict:
     return found
 
 
-def airflow_cpu(root: int) -> float:
-    """CPU seconds of a process tree so far: the live processes' own and their reaped children's."""
-    total = 0.0
-    try:
-        processes = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    for process in processes:
-        try:
-            t = process.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
 PARTS = ("task processes", "supervisors", "API server", "scheduler", "dag-processor", "triggerer", "other")
 
 
@@ -145,13 +129,13 @@ def timed_run(airflow, dag_id: str, run_id: str, root: int, seconds: float) -> d
         found = airflow.query("select state from dag_run where dag_id = ? and run_id = ?", dag_id, run_id)
         return found[0][0] if found else None
     wait_for(f"run {run_id} to start", lambda: state() in ("running", "success", "failed"), seconds, every=0.2)
-    cpu, parts = airflow_cpu(root), cpu_parts(root)
+    before = cpu_parts(root)
     wait_for(f"run {run_id} to end", lambda: state() in ("success", "failed"), seconds, every=0.5)
     time.sleep(2)  # the last supervisor reaps its task process
-    cpu, parts = airflow_cpu(root) - cpu, breakdown(parts, cpu_parts(root))
+    parts = breakdown(before, cpu_parts(root))
     (start, end, final), = airflow.query("select start_date, end_date, state from dag_run where dag_id = ? and "
                                          "run_id = ?", dag_id, run_id)
-    return {"state": final, "wall": (end - start).total_seconds(), "cpu": cpu, "parts": parts}
+    return {"state": final, "wall": (end - start).total_seconds(), "cpu": sum(parts.values()), "parts": parts}
 
 
 def check_rows(sandbox: dict, fleet: config.Fleet, window: Window, clocks: dict[str, datetime],
