@@ -67,7 +67,7 @@ def clever_stats(sandbox: dict) -> dict:
 
 
 def extract_manifest(dag_run) -> dict:
-    """The extract task's manifest (one district: map index 0), as the run left it in XCom."""
+    """The extract step's manifest (one district: map index 0), as the run left it in XCom."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -75,7 +75,7 @@ def extract_manifest(dag_run) -> dict:
     with create_session() as session:
         value = session.scalar(select(XComModel.value).where(
             XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
-            XComModel.task_id == "district.extract", XComModel.map_index == 0, XComModel.key == "return_value"))
+            XComModel.task_id == "district.sync", XComModel.map_index == 0, XComModel.key == "manifest"))
     return json.loads(value) if isinstance(value, str) else value
 
 

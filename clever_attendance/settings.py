@@ -11,7 +11,8 @@ WATCH_ASSET = "clever_last_attendance_sync"  # the asset whose watcher reads Cle
 WATCH_ASSET_URI = "clever://attendance/last_attendance_sync"
 WATCHER = "clever_sync_watcher"  # the asset watcher's name (its trigger: triggers.clever.CleverSyncTrigger)
 GROUP = "district"  # the mapped task group: one instance per district to sync, labelled by its slug
-POOL = "clever_api"  # extractions at once, across every DAG: create it at set-up
+SYNC = f"{GROUP}.sync"  # its one task: extract, transform, upload
+POOL = "clever_api"  # districts syncing at once, across every DAG (so, Clever reads at once): create it at set-up
 POOL_SLOTS = 8
 # Airflow's [core] max_map_length, as the project's deployments set it: a run maps one instance of the district
 # group per district with something new, and Airflow's default (1,024) fails a run with more at its check
@@ -30,8 +31,9 @@ RUNS_AT_ONCE = 3
 ASSET_URI = "safety_shield://attendance/clever"  # + /<slug>: one asset per district (operators.upload.district_asset)
 ASSET_ALIAS = "clever_attendance_delivered"  # every district's asset events, for a DAG that wants any district's
 OWNER = "attendance-data-team"
-TIMEOUTS = {"check": timedelta(minutes=10), "extract": timedelta(minutes=45), "transform": timedelta(minutes=20),
-            "upload": timedelta(minutes=45), "report": timedelta(minutes=5)}
+# a district's sync: extract 45 minutes at most, transform 20, upload 45
+TIMEOUTS = {"check": timedelta(minutes=10), "sync": timedelta(minutes=110), "upload": timedelta(minutes=45),
+            "report": timedelta(minutes=5)}
 MAX_RETRY_DELAY = timedelta(minutes=15)
 CLEVER_RETENTION_DAYS = 183  # Clever keeps an attendance record six months after its date (docs/clever-api.md)
 

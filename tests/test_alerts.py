@@ -52,7 +52,7 @@ def test_a_failing_district_sends_one_notice_naming_clever_the_district_and_the_
     assert "Error: Clever credentials refused for district 84f02b8aba713f7e89be22b5 during looking up the " \
            "district token: HTTP 401: app credentials refused" in body
     assert "What to do next: Check the Clever connection" in body
-    assert "/dags/clever_attendance_daily/runs/" in body and "/tasks/district.extract/mapped/0" in body
+    assert "/dags/clever_attendance_daily/runs/" in body and "/tasks/district.sync/mapped/0" in body
     assert smtp.messages[0]["To"] == "attendance-team@district.test"
     ((path, post),) = slack.posts
     assert path == "/services/T0000/B0000/not-a-secret"

@@ -24,22 +24,17 @@ def test_a_check_then_one_mapped_district_group_then_the_report():
         assert list(dag.task_group.children) == ["check", "district", "report"]
         group = dag.task_group.children["district"]
         assert isinstance(group, MappedTaskGroup), "one group, one instance per district with something new"
-        assert sorted(group.children) == ["district.extract", "district.transform", "district.upload"]
-        check, report = dag.get_task("check"), dag.get_task("report")
-        extract, transform, upload = (dag.get_task(f"district.{t}") for t in ("extract", "transform", "upload"))
-        assert extract.upstream_task_ids == {"check"}
-        assert extract.pool == "clever_api" and check.pool != "clever_api", "one check for all, outside the pool"
-        assert extract.retries == 3 and extract.retry_exponential_backoff == 2.0
-        assert upload.execution_timeout and extract.execution_timeout and check.execution_timeout
-        assert transform.upstream_task_ids == {"check", "district.extract"}, "check: the instance's district"
-        assert upload.upstream_task_ids == {"check", "district.transform"}, "the transform's order says it all"
-        assert upload.deferrable, "the wait for Safety Shield's import holds no worker slot"
-        assert [o.name for o in upload.outlets] == ["clever_attendance_delivered"]
-        # each instance is named by its district in the grid
-        assert (extract.map_index_template, transform.map_index_template, upload.map_index_template) == (
-            "{{ task.op_kwargs.slug }}", "{{ task.op_kwargs.slug }}", "{{ task.district_slug }}")
+        assert sorted(group.children) == ["district.sync"], "one task a district: extract, transform, upload"
+        check, report, sync = dag.get_task("check"), dag.get_task("report"), dag.get_task("district.sync")
+        assert sync.upstream_task_ids == {"check"}
+        assert sync.pool == "clever_api" and check.pool != "clever_api", "one check for all, outside the pool"
+        assert sync.retries == 3 and sync.retry_exponential_backoff == 2.0
+        assert sync.execution_timeout and check.execution_timeout
+        assert sync.deferrable, "the wait for Safety Shield's import holds no worker slot"
+        assert [o.name for o in sync.outlets] == ["clever_attendance_delivered"]
+        assert sync.map_index_template == "{{ task.district_slug }}", "each instance is named by its district"
         assert report.trigger_rule == "all_done" and not report.outlets, "no asset event for a run as such"
-        assert report.upstream_task_ids == {"check", "district.upload"}
+        assert report.upstream_task_ids == {"check", "district.sync"}
         assert set(dag.tags) == {"clever", "attendance", "safety-shield"}
         assert dag.owner == "attendance-data-team" and dag.doc_md
         assert set(dag.params) == {"districts", "start_date", "end_date", "dry_run", "force",

@@ -29,7 +29,7 @@ def held(sandbox: dict, district: config.District, start: date, end: date) -> li
 
 
 def task_instance(dag_run, task_id: str, district: str | None = None):
-    """A task instance of the run; of a district's task (`district.upload`), the district's instance."""
+    """A task instance of the run; of a district's task (`district.sync`), the district's instance."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -159,7 +159,7 @@ def test_limits_lowered_at_run_time_still_deliver_everything_on_the_first_try(sa
     day = date(2026, 11, 16)
     assert held(sandbox, springfield, day, day) == configured_truth(
         districts["springfield"], springfield, day, day, _now(sandbox)).rows
-    ti = task_instance(dag_run, "district.upload", "springfield")
+    ti = task_instance(dag_run, "district.sync", "springfield")
     assert (ti.state, ti.try_number) == ("success", 1)
     assert [u["rowsReceived"] for u in uploads_of(sandbox, springfield)][-3:] == [120, 120, 59]
 

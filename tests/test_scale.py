@@ -24,7 +24,7 @@ from clever_attendance_sandbox.testing import copies_file, load_dag
 from clever_attendance_sandbox.wiring import AIRFLOW, airflow
 
 DAG_IDS = ("clever_attendance", "clever_attendance_daily", "clever_attendance_events")
-GROUP = ["district.extract", "district.transform", "district.upload"]
+GROUP = ["district.sync"]
 COUNT = 1025  # one more than Airflow's default max_map_length (1,024)
 
 
@@ -51,7 +51,7 @@ def test_a_thousand_districts_make_one_mapped_group_in_the_grid(airflow_db, tmp_
         slugs = params["districts"]["schema"]["items"]["enum"]
         assert len(slugs) == 1000 and slugs[0] == "tiny_0001", "the run form still offers every district"
     tasks = client.get("/api/v2/dags/clever_attendance/tasks").json()
-    assert tasks["total_entries"] == 5
+    assert tasks["total_entries"] == 3, "check, district.sync, report"
 
 
 class BigRun(NamedTuple):
@@ -89,8 +89,7 @@ def test_a_run_with_more_districts_than_airflows_default_map_length_starts_every
         found = session.query(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state).filter(
             TaskInstance.run_id == big_run.run_id).all()
     assert ("check", -1, "success") in found
-    for step in ("extract", "transform", "upload"):
-        assert sorted(n for task, n, _ in found if task == f"district.{step}") == list(range(COUNT)), step
+    assert sorted(n for task, n, _ in found if task == "district.sync") == list(range(COUNT))
 
 
 SHOTS = "airflow-ui-1025"  # the prefix of this test's screenshots and timings in artifacts()
@@ -99,8 +98,8 @@ SHOTS = "airflow-ui-1025"  # the prefix of this test's screenshots and timings i
 @pytest.mark.timeout(600)
 def test_airflows_ui_shows_the_run_of_1025_districts_and_finds_any_one_of_them(big_run, tmp_path):
     """Airflow's own UI (its API server alone, on the module's run) in Chromium, as a person uses it: the DAG's
-    grid shows the run, and its district cell leads to the group's 3,075 instances; the run's page counts its 3,077
-    instances and draws its graph; the extract's mapped list counts 1,025 instances, 50 to a page; a district is
+    grid shows the run, and its district cell leads to the group's 1,025 instances; the run's page counts its 1,027
+    instances and draws its graph; the sync's mapped list counts 1,025 instances, 50 to a page; a district is
     found by its name in the list's filter and opened at its map index. Screenshots, the time each view took to
     show and the time of its main API calls alone (measured, never asserted) go to artifacts(), for
     docs/performance.md."""
@@ -130,23 +129,23 @@ def test_airflows_ui_shows_the_run_of_1025_districts_and_finds_any_one_of_them(b
         assert href == f"/dags/clever_attendance/runs/{big_run.run_id}/tasks/group/district"
         shot("grid")
         view("grid: the run's district cell", lambda: browser.find_element(By.ID, cell).click(),
-             "the district group's page with its 3,075 instances",
-             lambda: f"Total Success\n{3 * COUNT}\n" in _text(browser))
+             "the district group's page with its 1,025 instances",
+             lambda: f"Total Success\n{COUNT}\n" in _text(browser))
 
-        view("run: task instances", lambda: browser.get(base + run_path), "the run's 3,077 task instances",
-             lambda: f"{3 * COUNT + 2:,} Task Instances" in _text(browser))
+        view("run: task instances", lambda: browser.get(base + run_path), "the run's 1,027 task instances",
+             lambda: f"{COUNT + 2:,} Task Instances" in _text(browser))
         browser.find_element(By.CSS_SELECTOR, "[data-testid='expand-all-button']").click()
-        wait_for("the grid's district.upload row, the group expanded", lambda: browser.find_elements(
-            By.CSS_SELECTOR, "[data-testid='task-district-upload']"), 30, every=0.2)
+        wait_for("the grid's district.sync row, the group expanded", lambda: browser.find_elements(
+            By.CSS_SELECTOR, "[data-testid='task-district-sync']"), 30, every=0.2)
         shot("run")
         view("run: graph", lambda: browser.find_element(By.CSS_SELECTOR, "[title^='Show Graph']").click(),
-             "the run's graph with the district group's extract", lambda: browser.find_elements(
-                 By.CSS_SELECTOR, ".react-flow__node[data-id='district.extract']"))
+             "the run's graph with the district group's sync", lambda: browser.find_elements(
+                 By.CSS_SELECTOR, ".react-flow__node[data-id='district.sync']"))
         shot("graph")
         browser.find_element(By.CSS_SELECTOR, "[data-testid='grid-view-button']").click()
 
-        mapped = f"{run_path}/tasks/district.extract/mapped"
-        view("mapped list: first page", lambda: browser.get(base + mapped), "the extract's 1,025 mapped instances",
+        mapped = f"{run_path}/tasks/district.sync/mapped"
+        view("mapped list: first page", lambda: browser.get(base + mapped), "the sync's 1,025 mapped instances",
              lambda: f"{COUNT:,} Task Instances" in _text(browser) and len(_rows(browser)) == 50)
         first = _rows(browser)
         assert set(first) <= set(slugs), "each instance is shown by its district"
@@ -169,13 +168,13 @@ def test_airflows_ui_shows_the_run_of_1025_districts_and_finds_any_one_of_them(b
         shot("search")
         view("instance: opened from the list", lambda: browser.find_element(By.LINK_TEXT, slugs[index]).click(),
              f"the instance page of {slugs[index]}", lambda: unquote(browser.current_url).endswith(
-                 f"{unquote(mapped)}/{index}") and f"district.extract [{slugs[index]}]" in _text(browser))
+                 f"{unquote(mapped)}/{index}") and f"district.sync [{slugs[index]}]" in _text(browser))
         shot("instance")
         token = {c["name"]: c["value"] for c in browser.get_cookies()}["_token"]
         run_api = f"/api/v2/dags/clever_attendance/dagRuns/{quote(big_run.run_id, safe='')}"
         alone = _alone(base, token, [
             run_api, f"{run_api}/taskInstances?limit=50&order_by=-id",
-            f"{run_api}/taskInstances?task_id=district.extract&limit=50&order_by=-id",
+            f"{run_api}/taskInstances?task_id=district.sync&limit=50&order_by=-id",
             f"/ui/grid/ti_summaries/clever_attendance?run_ids={quote(big_run.run_id, safe='')}"])
     (artifacts() / f"{SHOTS}-timings.json").write_text(json.dumps({"views": timings, "api_alone_ms": alone},
                                                                   indent=1))

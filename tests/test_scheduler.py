@@ -151,14 +151,19 @@ def test_a_failed_upload_cleared_while_its_runs_deadline_is_pending_goes_on(clus
     assert pending == [(1,)], "the run's deadline (daily_deadline_minutes, 120) is still pending"
     base = airflow.env["AIRFLOW__API__BASE_URL"]
     cleared = requests.post(f"{base}/api/v2/dags/clever_attendance_daily/clearTaskInstances", headers=token(airflow),
-                            json={"dry_run": False, "dag_run_id": "clear_me", "task_ids": ["district.upload"],
+                            json={"dry_run": False, "dag_run_id": "clear_me", "task_ids": ["district.sync"],
                                   "only_failed": True, "include_downstream": True}, timeout=60)
     assert cleared.status_code == 200, cleared.text
     assert {(t["task_id"], t["rendered_map_index"]) for t in cleared.json()["task_instances"]} >= {
-        ("district.upload", "springfield"), ("report", None)}
+        ("district.sync", "springfield"), ("report", None)}
     wait_for("the cleared run to end", lambda: airflow.run_states("clever_attendance_daily")["clear_me"] in (
         "success", "failed"), 300, every=1)
     assert airflow.run_states("clever_attendance_daily")["clear_me"] == "success"
+    log = requests.get(f"{base}/api/v2/dags/clever_attendance_daily/dagRuns/clear_me/taskInstances/district.sync/"
+                       "logs/2?map_index=0", headers={**token(airflow), "Accept": "application/json"}, timeout=60)
+    assert log.status_code == 200, log.text
+    for step in ("extract", "transform"):  # the cleared try started at the upload, where the first one failed
+        assert f"springfield: {step} done in an earlier try of this run" in log.text, step
     day = date(2026, 10, 30)
     held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
     assert [row for row in held if row[2] == "10/30/2026"] == configured_truth(
@@ -175,14 +180,14 @@ def test_the_upload_waits_for_a_slow_import_deferred_in_the_triggerer(cluster, d
                     "--logical-date", "2026-11-16T02:00:00-05:00", "--conf", '{"districts": ["springfield"]}')
 
         wait_for("springfield's upload to defer while Safety Shield imports",
-                 lambda: upload_state(airflow, "slow_import", "springfield") == "deferred",
+                 lambda: sync_state(airflow, "slow_import", "springfield") == "deferred",
                  240, every=0.5)
         wait_for("the run slow_import", lambda: airflow.run_states("clever_attendance_daily").get("slow_import") in (
             "success", "failed"), 300, every=1)
     finally:
         set_faults(sandbox, "upload")
     assert airflow.run_states("clever_attendance_daily")["slow_import"] == "success"
-    assert upload_state(airflow, "slow_import", "springfield") == "success"
+    assert sync_state(airflow, "slow_import", "springfield") == "success"
     day = date(2026, 11, 16)
     truth = configured_truth(districts["springfield"], springfield, day, day, NOW)
     held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
@@ -200,7 +205,7 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
         airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "held_up",
                     "--conf", json.dumps({**when, "districts": ["springfield"]}))
         wait_for("springfield's upload to wait on Safety Shield",
-                 lambda: upload_state(airflow, "held_up", "springfield") == "deferred", 240, every=0.5)
+                 lambda: sync_state(airflow, "held_up", "springfield") == "deferred", 240, every=0.5)
     finally:
         set_faults(sandbox, "upload")
     airflow.cli("dags", "trigger", "clever_attendance", "--run-id", "on_time", "--conf", json.dumps(when))
@@ -219,7 +224,7 @@ def test_a_district_held_up_in_one_poll_leaves_the_next_poll_to_deliver_the_othe
             "success", "failed"), 300, every=2)
         airflow.cli("dags", "pause", "clever_attendance")
     assert airflow.run_states("clever_attendance")["held_up"] == "success"
-    assert upload_state(airflow, "held_up", "springfield") == "success"
+    assert sync_state(airflow, "held_up", "springfield") == "success"
     ended = dict(airflow.query("select run_id, end_date from dag_run where run_id in (?, ?)", "held_up", "on_time"))
     assert ended["on_time"] < ended["held_up"], "the next poll did not wait for the held-up district"
 
@@ -250,7 +255,7 @@ def test_a_district_whose_clever_sync_moves_is_synced_alone_by_the_watchers_even
     assert state == "success"
     assert airflow.query("select run_type from dag_run where run_id = ?", run_id) == [("asset_triggered",)]
     labels = airflow.query("select rendered_map_index, state from task_instance where run_id = ? and task_id = ?",
-                           run_id, "district.upload")
+                           run_id, "district.sync")
     assert labels == [("springfield", "success")], "springfield alone, named by its slug"
     start, end = date(2026, 11, 20), date(2026, 11, 23)  # the polling window of Monday: Friday to Monday
     truth = configured_truth(districts["springfield"], springfield, start, end, monday)
@@ -510,10 +515,10 @@ def poll(airflow, run_id: str, start: str, end: str, districts: list[str] | None
         "select task_id, rendered_map_index, state from task_instance where run_id = ?", run_id)
 
 
-def upload_state(airflow, run_id: str, slug: str) -> str | None:
-    """The state of a district's upload in a run, by the name its instance shows in the grid."""
+def sync_state(airflow, run_id: str, slug: str) -> str | None:
+    """The state of a district's sync in a run, by the name its instance shows in the grid."""
     found = airflow.query("select state from task_instance where run_id = ? and task_id = ? and rendered_map_index = ?",
-                          run_id, "district.upload", slug)
+                          run_id, "district.sync", slug)
     return found[0][0] if found else None
 
 

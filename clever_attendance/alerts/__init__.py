@@ -45,7 +45,7 @@ def run_link(dag_id: str, run_id: str, task_id: str | None = None, map_index: in
 def district_of(task, dag_run=None) -> str | None:
     """The slug of the district a task instance of the mapped district group, or a review run, works for; None for
     a run's own tasks (check, report). A review's district is its hold's, in the ledger: its conf is anyone's."""
-    slug = getattr(task, "district_slug", None) or (getattr(task, "op_kwargs", None) or {}).get("slug")
+    slug = getattr(task, "district_slug", None)
     if slug or getattr(task, "dag_id", None) != REVIEW:
         return slug
     from clever_attendance.pipeline.holds import review_of
@@ -73,7 +73,7 @@ class FailureNotice:
                         REVIEW, dag_run.run_id)
             return
         districts = [fleet.district(slug)] if slug else list(fleet.districts)
-        step = ti.task_id.rsplit(".", 1)[-1]
+        step = getattr(context["task"], "step", None) or ti.task_id.rsplit(".", 1)[-1]  # a district's sync: its step
         category, advice, error = classify(context.get("exception"))
         subject = f"{SUBJECT} {slug or ti.dag_id}: {step} failed: {category}"
         text = "\n".join([

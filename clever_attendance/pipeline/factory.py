@@ -28,6 +28,7 @@ from airflow.sdk import (
 from clever_attendance.alerts import FailureNotice, HoldNotice
 from clever_attendance.alerts.deadline import RunQueuedAt
 from clever_attendance.operators.review import HoldDecision
+from clever_attendance.operators.sync import CleverDistrictSyncOperator
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
 from clever_attendance.pipeline.config import Fleet
 from clever_attendance.retry_policy import task_policy
@@ -58,11 +59,13 @@ zone) from Clever's attendance API into Safety Shield's dataFileUpload API. This
 
 **check** reads every district's Clever `last_attendance_sync` at once; a district whose sync has not moved
 since its window's last upload is skipped there, without a task of its own. The others are the instances
-of the mapped group **district**, each named by its slug: **extract** (Clever, pool `clever_api`) →
-**transform** (pandas + pandera into the PowerSchool attendance CSV; `rejects.csv` says why each row was
-not delivered) → **upload** (Safety Shield, idempotent). **report** sums up every district. Clear one
-district's instance to re-run it alone. A date is posted only when its rows differ from what Safety Shield was
-sent (the ledger keeps a digest per district and date): re-running posts nothing unless Clever changed.
+of the mapped group **district**, each named by its slug, whose one task **sync** (pool `clever_api`) runs three
+steps, each a section of its log and an XCom: *extract* (Clever) → *transform* (pandas + pandera into the
+PowerSchool attendance CSV; `rejects.csv` says why each row was not delivered) → *upload* (Safety Shield,
+idempotent). A retry, or a clear after a failure, starts at the step that failed. **report** sums up every
+district. Clear one district's instance to re-run it alone. A date is posted only when its rows differ from what
+Safety Shield was sent (the ledger keeps a digest per district and date): re-running posts nothing unless Clever
+changed.
 
 Manual runs take a window (`start_date`/`end_date`), a subset of `districts`, `dry_run` (build the CSV
 and rejects from what Clever holds now, upload nothing, page nobody; the report says where the files
@@ -161,26 +164,6 @@ def check() -> list[dict]:
     return check(get_current_context())
 
 
-LABEL = "{{ task.op_kwargs.slug }}"  # names each instance of the mapped group by its district, from its start
-
-
-@task(map_index_template=LABEL)
-def extract(slug: str, window: str) -> dict:
-    """Read the district's roster and the window's attendance from Clever into staging."""
-    from clever_attendance.pipeline import tasks
-
-    return tasks.extract(get_current_context(), slug, window)
-
-
-@task(map_index_template=LABEL)
-def transform(slug: str, window: str, manifest: dict) -> dict:
-    """Validate and transform the staged records into attendance.csv and rejects.csv, then the data guard: dates
-    whose schools look broken next to their own history are held for a person (a review run), the rest uploaded."""
-    from clever_attendance.pipeline import tasks
-
-    return tasks.transform(get_current_context(), slug, window, manifest)
-
-
 @task(trigger_rule="all_done")
 def report(targets: list[dict]) -> list[dict]:
     """One table for the run: every district's counts, import and timings."""
@@ -198,15 +181,10 @@ def _delivered(context) -> None:
 def _district_group(notice: FailureNotice):
     @task_group(group_id=GROUP, tooltip="One instance per district with something new, named by its slug")
     def district(slug: str, window: str) -> None:
-        manifest = extract.override(pool=POOL, execution_timeout=TIMEOUTS["extract"],
-                                    on_failure_callback=notice)(slug=slug, window=window)
-        transformed = transform.override(execution_timeout=TIMEOUTS["transform"],
-                                         on_failure_callback=notice)(slug=slug, window=window, manifest=manifest)
-        SafetyShieldUploadOperator(
-            task_id="upload", order=transformed["order"], district_slug=slug, asset_alias=ASSET_ALIAS,
-            outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True, execution_timeout=TIMEOUTS["upload"],
-            on_failure_callback=notice, on_success_callback=_delivered,
-            map_index_template="{{ task.district_slug }}")
+        CleverDistrictSyncOperator(
+            task_id="sync", district_slug=slug, window=window, pool=POOL, asset_alias=ASSET_ALIAS,
+            outlets=[AssetAlias(ASSET_ALIAS)], deferrable=True, execution_timeout=TIMEOUTS["sync"],
+            on_failure_callback=notice, on_success_callback=_delivered, map_index_template="{{ task.district_slug }}")
 
     return district
 
@@ -285,15 +263,10 @@ def build(fleet: Fleet) -> list[DAG]:
 
 
 def _default_args(fleet: Fleet) -> dict:
-    """Retries as clever_attendance.retry_policy decides: only the failures it marks RETRY, with backoff.
-
-    A task outranks those upstream of it ("upstream" weights): a district that has extracted goes on to
-    transform and upload before another district starts extracting. With Airflow's default ("downstream")
-    every extract of a large run queues first, and no district reaches Safety Shield until all have extracted.
-    """
+    """Retries as clever_attendance.retry_policy decides: only the failures it marks RETRY, with backoff."""
     return {"owner": OWNER, "retries": fleet.task_retries, "retry_policy": task_policy(),
             "retry_delay": timedelta(seconds=fleet.retry_delay_seconds), "retry_exponential_backoff": 2.0,
-            "max_retry_delay": MAX_RETRY_DELAY, "weight_rule": "upstream"}
+            "max_retry_delay": MAX_RETRY_DELAY}
 
 
 def _title(dag_id: str) -> str:

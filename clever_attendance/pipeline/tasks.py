@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -30,7 +31,7 @@ from clever_attendance.contracts import (
     plain,
 )
 from clever_attendance.pipeline import config, mirror, staging
-from clever_attendance.settings import GROUP, REVIEW
+from clever_attendance.settings import REVIEW, SYNC
 
 log = logging.getLogger(__name__)
 HOLD_FILES_DAYS = 8  # held rows wait for a person at most the longest hold_timeout_hours (168), then a day
@@ -39,6 +40,41 @@ HOLD_FILES_DAYS = 8  # held rows wait for a person at most the longest hold_time
 def _district(slug: str) -> tuple[config.Fleet, config.District]:
     fleet = config.load()
     return fleet, fleet.district(slug)
+
+
+def prepare(context, slug: str, window: str, begin: Callable[[str], None]) -> UploadOrder:
+    """A district's extract then transform, each done once per run: a step's result is kept in the run's staging
+    folder until the district's instance succeeds, so a retry, or a clear after a failure, starts again at the step
+    that failed. Each result is also the instance's XCom of that name (`manifest`, `transformed`). `begin` is told
+    each step that starts. The upload order."""
+    ti = context["ti"]
+    folder = staging.run_folder(context["dag"].dag_id, slug, window, context["run_id"])
+    results: dict[str, dict] = {}
+    steps = (("manifest", "extract", lambda: extract(context, slug, window)),
+             ("transformed", "transform", lambda: transform(context, slug, window, results["manifest"])))
+    for name, step, run in steps:
+        kept = folder / f"_{name}.json"
+        if kept.exists():
+            results[name] = json.loads(kept.read_text())
+            log.info("Clever district %s: %s done in an earlier try of this run, its result kept", slug, step)
+        else:
+            begin(step)
+            log.info("::group::%s", step)  # a section of its own in the task's log
+            try:
+                results[name] = run()
+            finally:
+                log.info("::endgroup::")
+            with staging.open_private(kept, "w") as f:
+                json.dump(results[name], f)
+        ti.xcom_push(key=name, value=results[name])
+    return Transformed.from_xcom(results["transformed"]).order
+
+
+def steps_done(context, slug: str, window: str) -> None:
+    """The district's instance succeeded: its kept step results go, and clearing it again reads Clever anew."""
+    folder = staging.run_folder(context["dag"].dag_id, slug, window, context["run_id"])
+    for name in ("manifest", "transformed"):
+        (folder / f"_{name}.json").unlink(missing_ok=True)
 
 
 def extract(context, slug: str, window: str) -> dict:
@@ -191,9 +227,9 @@ def record_review(context) -> dict:
     return plain({"decision": verdict, "decided_by": by, "status": status})
 
 
-def _mapped(ti, task_id: str, count: int, key: str = "return_value") -> list:
-    """One XCom per instance of the district group, in map order (None where an instance pushed none)."""
-    return ti.xcom_pull(task_ids=f"{GROUP}.{task_id}", key=key, map_indexes=range(count), default=None) if count else []
+def _mapped(ti, count: int, key: str = "return_value") -> list:
+    """One XCom of every district's instance, in map order (None where an instance pushed none)."""
+    return ti.xcom_pull(task_ids=SYNC, key=key, map_indexes=range(count), default=None) if count else []
 
 
 def _entry(dag_run):
@@ -223,10 +259,10 @@ def report(context, targets: list[dict]) -> list[dict]:
     fleet, options = config.load(), RunOptions.of(context)
     ti, dag_run, dag_id = context["ti"], context["dag_run"], context["dag"].dag_id
     chosen = [Target.from_xcom(target) for target in targets]
-    manifests = [m and Manifest.from_xcom(m) for m in _mapped(ti, "extract", len(chosen))]
-    transformed = [t and Transformed.from_xcom(t) for t in _mapped(ti, "transform", len(chosen))]
-    deliveries = [d and Delivery.from_xcom(d) for d in _mapped(ti, "upload", len(chosen))]
-    late_skips = _mapped(ti, "extract", len(chosen), key="skipped")
+    manifests = [m and Manifest.from_xcom(m) for m in _mapped(ti, len(chosen), "manifest")]
+    transformed = [t and Transformed.from_xcom(t) for t in _mapped(ti, len(chosen), "transformed")]
+    deliveries = [d and Delivery.from_xcom(d) for d in _mapped(ti, len(chosen))]
+    late_skips = _mapped(ti, len(chosen), "skipped")
     skipped = ti.xcom_pull(task_ids="check", key="skipped") or {}
     entry = _entry(dag_run)
     entry.reconciled = reconciles(context, options)
