@@ -232,26 +232,28 @@ BUG_ADVICE = ("A defect in the pipeline, not in Clever, Safety Shield or the run
 RULES: tuple[Rule, ...] = (
     Rule(CleverAuthError, Decision.FAIL, "Clever credentials",
          "Check the Clever connection (client id and secret, or district token) and that the app is still "
-         "shared with the district in Clever's dashboard; then clear the district's task group."),
+         "shared with the district in Clever's dashboard; then clear the district's sync instance."),
     Rule(CleverUnavailableError, Decision.RETRY, "Clever unavailable or rate-limited",
          "Nothing to fix on our side if it passes: the task was retried. If it persists, check Clever's status "
-         "page and whether another app spends the district's rate limit; then clear the district's task group."),
+         "page and whether another app spends the district's rate limit; then clear the district's sync instance."),
     Rule(CleverContractError, Decision.FAIL, "Clever contract changed",
          "Clever answered outside its documented contract (the attendance API is a preview). Compare the error "
          "with Clever's attendance API documentation and adapt CleverHook; a configured school missing from "
          "Clever lands here too."),
     Rule(SafetyShieldRefusedError, Decision.FAIL, "Safety Shield refused the file",
          "Check the Safety Shield connection (API key, base URL) and the district's Safety Shield id; a failed "
-         "import names its file-level fault. Then clear the district's upload task."),
+         "import names its file-level fault. Then clear the district's sync instance."),
     Rule(SafetyShieldRowsRejectedError, Decision.FAIL, "Safety Shield rejected rows over the threshold",
          "The good rows were imported. Read the columns at fault in the error and rejects.csv in staging, fix "
-         "the district's configuration (code map, student number field), then clear the district's task group."),
+         "the district's configuration (code map, student number field), then clear the district's sync instance."),
     Rule(PipelineRejectsError, Decision.FAIL, "the pipeline rejected records over the threshold",
          "Nothing of the district's window was uploaded. Read the reasons in the error and the district's "
          "rejects.csv in staging (a failed run's files stay staging_retention_days), fix the cause (roster, "
-         "student_number_field, code map) or raise max_pipeline_reject_share, then clear the district's task group."),
+         "student_number_field, code map) or raise max_pipeline_reject_share, then clear the district's sync "
+         "instance."),
     Rule(SafetyShieldUnavailableError, Decision.RETRY, "Safety Shield unavailable",
-         "The upload is idempotent: clear the district's upload task once Safety Shield answers again."),
+         "The upload is idempotent: clear the district's sync instance once Safety Shield answers again; it starts at "
+         "the upload, without reading Clever again."),
     Rule(RunInputError, Decision.FAIL, "the run's input",
          "Trigger the run again with the field the error names corrected."),
     Rule(ConfigError, Decision.FAIL, "the districts file",
@@ -262,7 +264,7 @@ RULES: tuple[Rule, ...] = (
          "attendance_ledger). Fix the database, then clear the run's report task: it rewrites the run's rows."),
     Rule(GuardError, Decision.FAIL, "the data guard cannot ask anyone",
          "Dates were held for a person but no review could start: unpause clever_attendance_review (it must never "
-         "be paused), then clear the district's transform task.", quoted=True),
+         "be paused), then clear the district's sync instance.", quoted=True),
     Rule(HITLTimeoutError, Decision.FAIL, "no decision in time",
          "A person did not decide on the held dates within hold_timeout_hours: nothing of them was uploaded. The "
          "district's next run asks again (Browse → Required Actions) while Clever holds the same data; clearing "
@@ -274,11 +276,12 @@ RULES: tuple[Rule, ...] = (
          quoted=False),
     Rule(TaskDeferralTimeout, Decision.RETRY, "no answer from the triggerer",
          "The upload waited for Safety Shield's import in the triggerer past import_timeout and no event came: "
-         "check that the triggerer runs. The upload is idempotent: it was retried, and clearing it is safe.",
+         "check that the triggerer runs. The upload is idempotent: the district's sync was retried from its upload, "
+         "and clearing it is safe.",
          quoted=False),
     Rule(OSError, Decision.RETRY, "staging storage unavailable",
          "Reading or writing the staging area failed (ATTENDANCE_STAGING_URL: a full disk, a volume or bucket "
-         "not mounted or not permitted). Fix the storage, then clear the district's task group.", quoted=False),
+         "not mounted or not permitted). Fix the storage, then clear the district's sync instance.", quoted=False),
 )
 UNFORESEEN = Rule(BaseException, Decision.FAIL, "our bug", BUG_ADVICE, quoted=False)
 

@@ -116,6 +116,8 @@ def test_rejects_over_the_pipelines_own_threshold_fail_the_district_before_its_u
     after = requests.get(f"{sandbox['upload_url']}/admin/uploads", timeout=10).json()["uploads"]
     assert [u for u in after if u["districtId"] == shelbyville.safety_shield_district_id] == [
         u for u in posted if u["districtId"] == shelbyville.safety_shield_district_id], "nothing of it posted"
+    assert list(pipeline_env.glob("clever_attendance_daily/shelbyville/*/*/raw_*.csv")), "its staged files stay"
+    assert not list(pipeline_env.rglob("_*.json")), "a permanent failure keeps no step's result: a clear reads anew"
 
 
 @pytest.mark.parametrize("dag_id, run_type, pages", [

@@ -36,14 +36,14 @@ def cluster(smtp, tmp_path_factory):
 
 def test_a_daily_run_on_two_workers_survives_a_killed_task_and_delivers_the_ground_truth(cluster, districts, smtp):
     sandbox, airflow, fleet = cluster
-    set_faults(sandbox, "clever", latency_ms=400)  # slow enough to kill an extract while it reads
+    set_faults(sandbox, "clever", latency_ms=400)  # slow enough to kill a sync while its extract reads
     smtp.messages.clear()
     airflow.cli("dags", "trigger", "clever_attendance_daily", "--run-id", RUN,
                 "--logical-date", "2026-11-19T07:00:00+00:00")
     airflow.cli("dags", "unpause", "clever_attendance_daily")
-    victim, index, pid = wait_for("a running extract task with a pid", lambda: next(iter(airflow.query(
+    victim, index, pid = wait_for("a running sync task with a pid", lambda: next(iter(airflow.query(
         "select task_id, map_index, pid from task_instance where run_id = ? and task_id like ? and state = ? "
-        "and pid is not null", RUN, "%.extract", "running")), None), 180, every=0.5)
+        "and pid is not null", RUN, "%.sync", "running")), None), 180, every=0.5)
     os.kill(pid, signal.SIGKILL)
     set_faults(sandbox, "clever")
     states = wait_for(f"run {RUN} to finish", lambda: {s for (s,) in airflow.query(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import Context
 
 from clever_attendance.contracts import UploadOrder
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
+from clever_attendance.retry_policy import Decision, rule_for
 
 
 class CleverDistrictSyncOperator(SafetyShieldUploadOperator):
@@ -15,10 +17,13 @@ class CleverDistrictSyncOperator(SafetyShieldUploadOperator):
     rejects and the data guard's holds, then upload it as `SafetyShieldUploadOperator` does.
 
     Each step's result is an XCom of its own (`manifest`, `transformed`, then the delivery) and is kept in the
-    staging folder until the instance succeeds: a retry, or a clear after a failure, starts at the step that failed.
-    `step` names the step under way, for the failure notice; the task's log has a section per step. One task rather
-    than one per step: each task process costs a fork, a parse of the DAG file and a dozen Execution API calls, and
-    the scheduler examines every task instance of a run in each of its loops.
+    staging folder through a transient fault (one the retry policy retries): the retry, or a clear once the
+    service answers again, starts at the step that failed. A permanent failure, which a person fixes (a
+    connection, the districts file, Clever's roster), or a success drops them: clearing then reads Clever anew.
+    `step` names the step under way, for the failure notice; the task's log has a section per step.
+
+    One task rather than one per step: each task process costs a fork, a parse of the DAG file and a dozen
+    Execution API calls, and the scheduler examines every task instance of a run in each of its loops.
     """
 
     template_fields = (*SafetyShieldUploadOperator.template_fields, "window")
@@ -29,12 +34,22 @@ class CleverDistrictSyncOperator(SafetyShieldUploadOperator):
         self.step = "extract"
 
     def execute(self, context: Context) -> dict:
-        self.order = self._prepare(context)
-        return self._done(context, super().execute(context))  # the upload; raises TaskDeferred to wait in the triggerer
+        return self._sync(context, SafetyShieldUploadOperator.execute, context)
 
     def execute_complete(self, context: Context, event: dict) -> dict:
-        self.order = self._prepare(context)  # what extract and transform kept, read again
-        return self._done(context, super().execute_complete(context, event))
+        """Back from the triggerer: the kept results of extract and transform, then the upload's check."""
+        return self._sync(context, SafetyShieldUploadOperator.execute_complete, context, event)
+
+    def _sync(self, context: Context, upload: Callable[..., dict], *args: Any) -> dict:
+        try:
+            self.order = self._prepare(context)
+            delivery = upload(self, *args)  # TaskDeferred, no Exception, waits in the triggerer: all is kept
+        except Exception as failure:
+            if rule_for(failure).decision is Decision.FAIL:
+                self._forget(context)
+            raise
+        self._forget(context)
+        return delivery
 
     def _prepare(self, context: Context) -> UploadOrder:
         from clever_attendance.pipeline.tasks import prepare
@@ -46,8 +61,7 @@ class CleverDistrictSyncOperator(SafetyShieldUploadOperator):
     def _begin(self, step: str) -> None:
         self.step = step
 
-    def _done(self, context: Context, delivery: dict) -> dict:
-        from clever_attendance.pipeline.tasks import steps_done
+    def _forget(self, context: Context) -> None:
+        from clever_attendance.pipeline.tasks import forget_steps
 
-        steps_done(context, self.district_slug, self.window)
-        return delivery
+        forget_steps(context, self.district_slug, self.window)

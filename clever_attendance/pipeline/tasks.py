@@ -43,10 +43,10 @@ def _district(slug: str) -> tuple[config.Fleet, config.District]:
 
 
 def prepare(context, slug: str, window: str, begin: Callable[[str], None]) -> UploadOrder:
-    """A district's extract then transform, each done once per run: a step's result is kept in the run's staging
-    folder until the district's instance succeeds, so a retry, or a clear after a failure, starts again at the step
-    that failed. Each result is also the instance's XCom of that name (`manifest`, `transformed`). `begin` is told
-    each step that starts. The upload order."""
+    """A district's extract then transform, each done once per run while its result is kept in the run's staging
+    folder (CleverDistrictSyncOperator says until when): a retry starts again at the step that failed. Each result
+    is also the instance's XCom of that name (`manifest`, `transformed`). `begin` is told each step that starts.
+    The upload order."""
     ti = context["ti"]
     folder = staging.run_folder(context["dag"].dag_id, slug, window, context["run_id"])
     results: dict[str, dict] = {}
@@ -70,8 +70,8 @@ def prepare(context, slug: str, window: str, begin: Callable[[str], None]) -> Up
     return Transformed.from_xcom(results["transformed"]).order
 
 
-def steps_done(context, slug: str, window: str) -> None:
-    """The district's instance succeeded: its kept step results go, and clearing it again reads Clever anew."""
+def forget_steps(context, slug: str, window: str) -> None:
+    """The district's kept step results go: its next try starts with the extract."""
     folder = staging.run_folder(context["dag"].dag_id, slug, window, context["run_id"])
     for name in ("manifest", "transformed"):
         (folder / f"_{name}.json").unlink(missing_ok=True)

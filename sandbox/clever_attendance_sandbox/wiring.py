@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository (sandbox/clever_att
 # editable): dags/, plugins/, include/
 AIRFLOW = str(Path(sys.executable).parent / "airflow")  # the CLI of this environment's Airflow
 POOL = (settings.POOL, str(settings.POOL_SLOTS),
-        "Concurrent Clever extractions (each reads up to max_concurrency schools at once)")
+        "Districts syncing at once (each extract reads up to max_concurrency schools at once)")
 
 
 def airflow_env(home: Path, sandbox: dict, staging: Path, districts_file: Path | None = None,
