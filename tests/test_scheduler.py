@@ -163,7 +163,8 @@ def test_a_failed_upload_cleared_while_its_runs_deadline_is_pending_goes_on(clus
                        "logs/2?map_index=0", headers={**token(airflow), "Accept": "application/json"}, timeout=60)
     assert log.status_code == 200, log.text
     for step in ("extract", "transform"):  # the cleared try started at the upload, where the first one failed
-        assert f"springfield: {step} done in an earlier try of this run" in log.text, step
+        assert f"springfield: {step} already done in this run: its kept result is used" in log.text, step
+    assert "::group::upload" in log.text and "::group::extract" not in log.text
     day = date(2026, 10, 30)
     held = imported_rows(sandbox["db"], springfield.safety_shield_district_id)
     assert [row for row in held if row[2] == "10/30/2026"] == configured_truth(

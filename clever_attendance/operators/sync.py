@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import Context
 
-from clever_attendance.contracts import UploadOrder
 from clever_attendance.operators.upload import SafetyShieldUploadOperator
 from clever_attendance.retry_policy import Decision, rule_for
 
@@ -41,9 +41,12 @@ class CleverDistrictSyncOperator(SafetyShieldUploadOperator):
         return self._sync(context, SafetyShieldUploadOperator.execute_complete, context, event)
 
     def _sync(self, context: Context, upload: Callable[..., dict], *args: Any) -> dict:
+        from clever_attendance.pipeline.tasks import prepare
+
         try:
-            self.order = self._prepare(context)
-            delivery = upload(self, *args)  # TaskDeferred, no Exception, waits in the triggerer: all is kept
+            self.order = prepare(context, self.district_slug, self.window, self._step)
+            with self._step("upload"):
+                delivery = upload(self, *args)  # TaskDeferred, no Exception, waits in the triggerer: all is kept
         except Exception as failure:
             if rule_for(failure).decision is Decision.FAIL:
                 self._forget(context)
@@ -51,15 +54,15 @@ class CleverDistrictSyncOperator(SafetyShieldUploadOperator):
         self._forget(context)
         return delivery
 
-    def _prepare(self, context: Context) -> UploadOrder:
-        from clever_attendance.pipeline.tasks import prepare
-
-        order = prepare(context, self.district_slug, self.window, self._begin)
-        self._begin("upload")
-        return order
-
-    def _begin(self, step: str) -> None:
+    @contextmanager
+    def _step(self, step: str) -> Iterator[None]:
+        """A step under way: named for the failure notice, and a section of its own in the task's log."""
         self.step = step
+        self.log.info("::group::%s", step)
+        try:
+            yield
+        finally:
+            self.log.info("::endgroup::")
 
     def _forget(self, context: Context) -> None:
         from clever_attendance.pipeline.tasks import forget_steps

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -42,28 +43,24 @@ def _district(slug: str) -> tuple[config.Fleet, config.District]:
     return fleet, fleet.district(slug)
 
 
-def prepare(context, slug: str, window: str, begin: Callable[[str], None]) -> UploadOrder:
+def prepare(context, slug: str, window: str, step: Callable[[str], AbstractContextManager]) -> UploadOrder:
     """A district's extract then transform, each done once per run while its result is kept in the run's staging
     folder (CleverDistrictSyncOperator says until when): a retry starts again at the step that failed. Each result
-    is also the instance's XCom of that name (`manifest`, `transformed`). `begin` is told each step that starts.
+    is also the instance's XCom of that name (`manifest`, `transformed`). `step(name)` frames a step that runs.
     The upload order."""
     ti = context["ti"]
     folder = staging.run_folder(context["dag"].dag_id, slug, window, context["run_id"])
     results: dict[str, dict] = {}
     steps = (("manifest", "extract", lambda: extract(context, slug, window)),
              ("transformed", "transform", lambda: transform(context, slug, window, results["manifest"])))
-    for name, step, run in steps:
+    for name, done_by, run in steps:
         kept = folder / f"_{name}.json"
         if kept.exists():
             results[name] = json.loads(kept.read_text())
-            log.info("Clever district %s: %s done in an earlier try of this run, its result kept", slug, step)
+            log.info("Clever district %s: %s already done in this run: its kept result is used", slug, done_by)
         else:
-            begin(step)
-            log.info("::group::%s", step)  # a section of its own in the task's log
-            try:
+            with step(done_by):
                 results[name] = run()
-            finally:
-                log.info("::endgroup::")
             with staging.open_private(kept, "w") as f:
                 json.dump(results[name], f)
         ti.xcom_push(key=name, value=results[name])
