@@ -10,6 +10,7 @@ import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -22,7 +23,32 @@ from clever_attendance.ledger.record import RunEntry, write
 from clever_attendance.ledger.tables import district_days, iso, run_districts
 from clever_attendance.settings import BOARD_PAGE_SIZE, BOARD_PREFIX
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+def _shared_date_moment() -> datetime:
+    """Now, or an hour earlier in the hour after midnight in New York, when Chicago's date is still yesterday's: the
+    page's "today" is each district's own (springfield's in New York, shelbyville's in Chicago), and the ledger below
+    gives both the same dates."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    dates = {now.astimezone(ZoneInfo(zone)).date() for zone in ("America/New_York", "America/Chicago")}
+    return now if len(dates) == 1 else now - timedelta(hours=1)
+
+
+NOW = _shared_date_moment()
+
+
+class _BoardClock(datetime):
+    @classmethod
+    def now(cls, tz=None) -> datetime:
+        return NOW.astimezone(tz) if tz else NOW.replace(tzinfo=None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def board_clock():
+    """The board reads the clock at NOW. Mocked because a test cannot choose the time of day it runs at; the rest
+    of the board is Airflow's own app, in process."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("clever_attendance.board.app.datetime", _BoardClock)
+        yield
 
 
 class Tables(HTMLParser):
@@ -87,7 +113,7 @@ def ledger(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("board") / "ledger.db"
     made = engine(__import__("sqlalchemy").make_url(f"sqlite:///{path}"))
-    today = NOW.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).date()
+    today = NOW.astimezone(ZoneInfo("America/New_York")).date()
     days = [str(today - timedelta(days=n)) for n in (1, 0)]
     sync = NOW.strftime("%Y-%m-%dT%H:30:00Z")
     earlier = RunEntry("clever_attendance", "scheduled__earlier", "scheduled")  # springfield's day, first posted
@@ -339,8 +365,6 @@ LEFT_OUT = ("broken_a", "broken_b")  # entries of the file with a mistake
 def fleet(tmp_path_factory):
     """A districts file of FLEET districts (and two entries left out), and a ledger of their last 30 school days
     (where each date stands, as the board reads it) in which a few need attention."""
-    from zoneinfo import ZoneInfo
-
     from clever_attendance.ledger.tables import holds
 
     work = tmp_path_factory.mktemp("fleet")

@@ -71,7 +71,9 @@ def test_ctrl_c_on_make_up_stops_every_process_it_started(make_up):
     up, seen = make_up
     assert len(seen) > 5, "the sandbox, airflow standalone and its components"
     os.killpg(up.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
-    up.wait(60)
+    # its worst case: a read of Airflow's SQLite database that waits out the lock (30 s) before the interrupt is
+    # seen, then Airflow's stop (10 s of grace, 10 to reap) and the sandbox's (10 s)
+    up.wait(120)
     wait_for("every process make up started to end", lambda: not [p for p in seen if alive(p)], 60)
     assert up.returncode == 0
 
