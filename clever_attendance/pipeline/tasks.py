@@ -51,7 +51,7 @@ def prepare(context, slug: str, window: str, step: Callable[[str], AbstractConte
     ti = context["ti"]
     folder = staging.run_folder(context["dag"].dag_id, slug, window, context["run_id"])
     results: dict[str, dict] = {}
-    steps = (("manifest", "extract", lambda: extract(context, slug, window)),
+    steps = (("manifest", "extract", lambda: extract(context, slug, window, folder)),
              ("transformed", "transform", lambda: transform(context, slug, window, results["manifest"])))
     for name, done_by, run in steps:
         kept = folder / f"_{name}.json"
@@ -74,8 +74,8 @@ def forget_steps(context, slug: str, window: str) -> None:
         (folder / f"_{name}.json").unlink(missing_ok=True)
 
 
-def extract(context, slug: str, window: str) -> dict:
-    """Stage the district's roster and the window's attendance: the `Manifest`."""
+def extract(context, slug: str, window: str, folder: ObjectStoragePath) -> dict:
+    """Stage the district's roster and the window's attendance in the run's `folder`: the `Manifest`."""
     from clever_attendance.hooks.ledger import LedgerHook, ledger_errors
     from clever_attendance.ledger import progress
     from clever_attendance.ledger.delivered import last_delivered_sync, read_at
@@ -85,7 +85,6 @@ def extract(context, slug: str, window: str) -> dict:
     fleet, district = _district(slug)
     options, dag_id = RunOptions.of(context), context["dag"].dag_id
     span = Window.parse(window)
-    folder = staging.run_folder(dag_id, slug, window, context["run_id"])
     with ledger_errors(f"reading what Safety Shield holds of district {slug}"), \
             LedgerHook().get_conn().connect() as db:
         known, previous = read_at(db, {slug: span}).get(slug), last_delivered_sync(db, slug)
