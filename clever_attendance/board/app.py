@@ -6,10 +6,7 @@ read the attendance DAGs (403 otherwise), through the API server's own auth mana
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 
 import sqlalchemy as sa
 from airflow.api_fastapi.app import get_auth_manager
@@ -38,17 +35,6 @@ def reader(user: GetUserDep):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden: the board needs read access to the DAGs "
                                                        f"{', '.join(DELIVERING)}")
     return user
-
-
-@lru_cache(maxsize=4)
-def _settings(path: str, mtime_ns: int) -> config.Fleet:
-    return config.load(path)
-
-
-def districts_file() -> config.Fleet:
-    """The districts file, read again when it changes."""
-    path = Path(os.environ.get("ATTENDANCE_DISTRICTS_FILE") or config.DEFAULT_FILE)
-    return _settings(str(path), path.stat().st_mtime_ns if path.exists() else 0)
 
 
 def links(request: Request) -> pages.Links:
@@ -81,7 +67,7 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(reader)])
     def board(request: Request) -> str:
         query = fleet.parse(request.query_params.getlist)
-        now, known = datetime.now(UTC), districts_file()
+        now, known = datetime.now(UTC), config.load()
         today = now.astimezone(pages.zone(known.timezone)).date()
         with LedgerHook().get_conn().connect() as db:
             dates = read.school_days(db, today)
@@ -118,13 +104,13 @@ def create_app() -> FastAPI:
             return pages.not_ours(dag_id)
         with LedgerHook().get_conn().connect() as db:
             rows, holds = read.run_outcome(db, dag_id, run_id), read.run_holds(db, dag_id, run_id)
-        return pages.run(links(request), districts_file(), dag_id, run_id, rows, holds)
+        return pages.run(links(request), config.load(), dag_id, run_id, rows, holds)
 
     return app
 
 
 def _district(slug: str) -> config.District:
-    known = districts_file()  # outside the try: a file that cannot be read is said as such, not as a missing district
+    known = config.load()  # outside the try: a file that cannot be read is said as such, not as a missing district
     try:
         return known.district(slug)
     except config.ConfigError:
